@@ -1,0 +1,118 @@
+"""The `c3seg` command: one subcommand per job.
+
+c3seg demo [--out DIR] [--quick] [key=value ...]
+c3seg run --dataset SPEC --split SPLIT --out DIR [--stages a,b] [--config FILE] [key=value ...]
+c3seg train-lnet | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
+c3seg predict --run DIR --method pnet IMAGE... --out DIR [--crf]
+c3seg data check DATASET [--split FILE]
+c3seg data download voc|sbd --root DIR
+c3seg bench diffusion [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+from c3seg.pipeline import STAGES
+
+
+def _call(target: str, args: argparse.Namespace) -> int:
+    module, func = target.split(":")
+    return int(getattr(importlib.import_module(module), func)(args) or 0)
+
+
+def _add_run_args(p: argparse.ArgumentParser, out_required: bool = True) -> None:
+    p.add_argument("--dataset", help="benchmark | voc:PATH | coco:PATH | folder:PATH (default: from config)")
+    p.add_argument("--split", help="a built-in split name or a YAML file of strong categories")
+    p.add_argument("--out", required=out_required, type=Path, help="the run folder")
+    p.add_argument("--config", help="a YAML config file, or a built-in config name (benchmark, voc, tiny)")
+    p.add_argument("overrides", nargs="*", help="settings as section.key=value, e.g. seg.epochs=10")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from c3seg.config import load_config
+    from c3seg.pipeline import parse_stages, run_stages
+    from c3seg.run import Run
+
+    overrides = list(args.overrides)
+    if args.dataset:
+        overrides.append(f"data.dataset={args.dataset}")
+    if args.split:
+        overrides.append(f"data.split={args.split}")
+    cfg = load_config(args.config, overrides)
+    run_stages(cfg, Run(args.out), parse_stages(args.stages))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="c3seg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="the built-in benchmark end to end: every stage and the Table 2 report")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p.add_argument(
+        "--quick", action="store_true", help="a tiny configuration that finishes in about a minute"
+    )
+    p.add_argument("overrides", nargs="*")
+    p.set_defaults(func=lambda a: _call("c3seg.demo:demo_command", a))
+
+    p = sub.add_parser("run", help="run stages of the pipeline on a dataset")
+    _add_run_args(p)
+    p.add_argument("--stages", default="all", help=f"'all' or a comma list of: {', '.join(STAGES)}")
+    p.set_defaults(func=cmd_run)
+
+    for name in STAGES:
+        p = sub.add_parser(name, help=f"run the {name} stage (same as run --stages {name})")
+        _add_run_args(p)
+        p.set_defaults(func=cmd_run, stages=name)
+
+    p = sub.add_parser("predict", help="segment images with a trained run")
+    p.add_argument("images", nargs="+", type=Path)
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--method", default="pnet")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--crf", action="store_true", help="refine with a dense CRF")
+    p.set_defaults(func=lambda a: _call("c3seg.stages.predict:predict_command", a))
+
+    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("check", help="check a dataset for missing, unreadable or malformed files")
+    p.add_argument("dataset", help="benchmark | voc:PATH | coco:PATH | folder:PATH")
+    p.add_argument("--split", help="a split YAML (or built-in name) to count strong / weak images")
+    p.set_defaults(func=lambda a: _call("c3seg.data.check:check_command", a))
+    p = data.add_parser("download", help="download PASCAL VOC 2012 or SBD (with checksums)")
+    p.add_argument("what", choices=["voc", "sbd"])
+    p.add_argument("--root", type=Path, required=True)
+    p.set_defaults(func=lambda a: _call("c3seg.data.voc:download_command", a))
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
+    p = bench.add_parser("diffusion", help="time self-diffusion and per-image label making")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--workers", type=int, default=0, help="also time N worker processes (0: 1 and 2)")
+    p.set_defaults(func=lambda a: _call("c3seg.bench:bench_command", a))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        logging.getLogger("c3seg").error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

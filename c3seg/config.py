@@ -1,0 +1,170 @@
+"""Settings: frozen dataclasses, loaded from YAML, with `section.key=value` overrides.
+
+    cfg = load_config("configs/benchmark.yaml", ["seg.epochs=5", "labels.n_segments=300"])
+
+The resolved config is saved beside every result (`save_config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "benchmark"  # benchmark | voc:PATH | coco:PATH | folder:PATH
+    split: str = "bench-half"  # a built-in split name or a YAML file
+    root: str = "data-cache"  # where the built-in benchmark is generated
+    bench_train: int = 2000  # benchmark size (train / val images) and image side
+    bench_val: int = 500
+    bench_size: int = 112
+    bench_seed: int = 0
+    crop: int = 96  # training crop side (321 for VOC)
+    scale_min: float = 0.75  # random rescale range for training
+    scale_max: float = 1.25
+    workers: int = 2  # DataLoader workers
+    holdout: float = 0.1  # fraction of strong training images held out to choose checkpoints
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    backbone: str = "tiny"  # see c3seg.models.BACKBONES
+    pretrained: bool = False  # ImageNet weights from torchvision (downloaded on first use)
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    amp: bool = True  # bf16 autocast on CUDA
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    """make-labels: SLIC superpixels + random-walk self-diffusion (Eq. 2)."""
+
+    method: str = "clamped"  # clamped (seeds=1, confident background=0) | ranking ((D - aW)^-1 y)
+    superpixels: str = "slic"  # slic | opencv (optional extra)
+    n_segments: int = 300
+    compactness: float = 10.0
+    sigma: float = 0.2  # Eq. 2: z_ij = exp(-|F_i - F_j| / 2 sigma^2)
+    alpha: float = 0.99  # ranking only
+    seed_threshold: float = 0.6  # superpixel mean normalized CAM above which it is a class seed
+    bg_fg_threshold: float = 0.2  # superpixel mean M below which (and CAM below bg_cam) it is background
+    bg_cam_threshold: float = 0.2
+    min_q: float = 0.5  # a superpixel whose largest q is below this stays background
+    use_m: bool = True  # include mean M in the features F (off = the "diffusion without M" baseline)
+    cam_threshold: float = 0.3  # the CAM-threshold baseline: pixel class = argmax CAM where CAM > this
+    workers: int = 1
+    shard: str = "0/1"  # i/n: this process makes labels for every n-th weak image from i
+
+
+@dataclass(frozen=True)
+class PNetConfig:
+    """train-pnet: P-Net (Table 1) pre-training (Eq. 5) and adversarial fine-tuning (Eq. 4, 5)."""
+
+    pretrain_epochs: int = 5
+    finetune_epochs: int = 5
+    batch_size: int = 16
+    lr_seg: float = 1e-5  # paper
+    lr_pnet: float = 1e-3  # paper
+    lam: float = 0.1  # λ of Eq. 3-4
+    input_size: int = 64  # P-Net input side (images and maps are resized to it)
+    eval_every: int = 1  # epochs between checkpoint selections on the strong hold-out
+
+
+@dataclass(frozen=True)
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    lnet: TrainConfig = field(default_factory=TrainConfig)
+    cam: TrainConfig = field(default_factory=TrainConfig)
+    seg: TrainConfig = field(default_factory=TrainConfig)
+    pnet: PNetConfig = field(default_factory=PNetConfig)
+    labels: LabelConfig = field(default_factory=LabelConfig)
+    # segmentation methods trained by train-seg (see c3seg.stages.train_seg.METHODS); train-pnet adds "pnet"
+    methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet")
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0
+
+
+def _coerce(value: str, typ: Any) -> Any:
+    if typ is bool:
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean, got {value!r}")
+    if typ in (int, float):
+        return typ(value)
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise KeyError(f"unknown setting {where}{sorted(unknown)[0]}; valid: {', '.join(sorted(names))}")
+    kwargs = {}
+    for key, val in values.items():
+        typ = hints[key]
+        if dataclasses.is_dataclass(typ):
+            if not isinstance(val, dict):
+                raise TypeError(f"{where}{key} must be a mapping")
+            kwargs[key] = _build(typ, val, f"{where}{key}.")
+        elif typing.get_origin(typ) is tuple:
+            items = val.split(",") if isinstance(val, str) else list(val)
+            kwargs[key] = tuple(x.strip() if isinstance(x, str) else x for x in items if x != "")
+        elif isinstance(val, str) and typ is not str:
+            kwargs[key] = _coerce(val, typ)
+        elif typ is float and isinstance(val, int):
+            kwargs[key] = float(val)
+        else:
+            kwargs[key] = val
+    return cls(**kwargs)
+
+
+def _set(tree: dict[str, Any], dotted: str, value: str) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        tree = tree.setdefault(k, {})
+    tree[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """A Config from a YAML file (or the defaults) with `a.b=value` overrides applied last.
+
+    A bare name like `benchmark` is looked up in the package's configs folder."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
+            p = CONFIG_DIR / f"{path}.yaml"
+        if not p.exists():
+            raise FileNotFoundError(
+                f"config {path} not found; built-in: {[q.stem for q in CONFIG_DIR.glob('*.yaml')]}"
+            )
+        tree = yaml.safe_load(p.read_text()) or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like section.key=value")
+        key, value = item.split("=", 1)
+        _set(tree, key.strip(), value.strip())
+    return _build(Config, tree, "")
+
+
+def config_dict(cfg: Config) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    from c3seg.io import write_text
+
+    return write_text(path, yaml.safe_dump(config_dict(cfg), sort_keys=False))

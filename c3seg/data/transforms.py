@@ -1,0 +1,65 @@
+"""Transforms applied to image and mask together (torchvision.transforms.v2).
+
+Training: random rescale, random crop with the mask padded by 255 (void), horizontal flip,
+ImageNet normalization. Evaluation: normalization only, full image.
+"""
+
+from __future__ import annotations
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class RandomScale(torch.nn.Module):
+    """Rescale image and mask by a factor drawn uniformly from [lo, hi] (masks by nearest)."""
+
+    def __init__(self, lo: float, hi: float) -> None:
+        super().__init__()
+        self.lo, self.hi = lo, hi
+
+    def forward(self, image: tv_tensors.Image, mask: tv_tensors.Mask) -> tuple:
+        s = float(torch.empty(()).uniform_(self.lo, self.hi))
+        h, w = image.shape[-2:]
+        size = [max(1, round(h * s)), max(1, round(w * s))]
+        return v2.functional.resize(image, size, antialias=True), v2.functional.resize(
+            mask, size, interpolation=v2.InterpolationMode.NEAREST
+        )
+
+
+def train_transform(crop: int, scale_min: float = 0.5, scale_max: float = 1.5) -> v2.Compose:
+    return v2.Compose(
+        [
+            RandomScale(scale_min, scale_max),
+            v2.RandomCrop(crop, pad_if_needed=True, fill={tv_tensors.Mask: 255, "others": 0}),
+            v2.RandomHorizontalFlip(),
+            v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def eval_transform() -> v2.Compose:
+    return v2.Compose(
+        [
+            v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
+
+
+def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> normalized float, for inference on raw arrays."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images_uint8.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images_uint8.device).view(1, 3, 1, 1)
+    return (images_uint8.float() / 255.0 - mean) / std
+
+
+def denormalize(images: torch.Tensor) -> torch.Tensor:
+    """Normalized (B, 3, H, W) -> float in [0, 1]."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    return (images * std + mean).clamp(0, 1)

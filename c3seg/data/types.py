@@ -1,0 +1,46 @@
+"""The dataset index every loader produces and every stage consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image. `labels` are its image-level foreground classes (indices into SegData.classes,
+    never 0); `mask` is its index-PNG label map, or None when only image-level labels exist."""
+
+    id: str
+    image: Path
+    mask: Path | None
+    labels: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SegData:
+    """A dataset: class names (index 0 is background) and its train / val samples.
+
+    `extra_strong` holds strong images from another dataset whose categories are disjoint from
+    `classes` (split 4: COCO's 60 non-VOC categories). Their masks are used class-agnostically
+    (any value in 1..254 is foreground) by the L-Net, never by the segmentation network.
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    train: tuple[Sample, ...]
+    val: tuple[Sample, ...]
+    extra_strong: tuple[Sample, ...] = field(default=())
+    root: Path | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def class_index(self, name: str) -> int:
+        try:
+            return self.classes.index(name)
+        except ValueError:
+            raise KeyError(
+                f"unknown class {name!r} for dataset {self.name}; valid: {', '.join(self.classes[1:])}"
+            ) from None

@@ -1,0 +1,86 @@
+"""Reading any dataset stored in the VOC layout:
+
+    ROOT/JPEGImages/<id>.jpg
+    ROOT/SegmentationClass/<id>.png        index (palette) PNGs, 255 = void
+    ROOT/ImageSets/Segmentation/<list>.txt one id per line
+
+Image-level labels are derived from the masks (every value in 1..C-1 present) and cached in a
+JSON file keyed by mask path, size and mtime, so a second load does not decode every mask again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from c3seg.data.types import Sample
+from c3seg.io import read_json, read_label, write_json
+
+log = logging.getLogger(__name__)
+
+
+def read_ids(list_file: Path) -> list[str]:
+    if not list_file.exists():
+        raise FileNotFoundError(f"image list {list_file} does not exist")
+    return [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+
+
+def mask_labels(mask: Path, num_classes: int) -> tuple[int, ...]:
+    """The foreground classes present in an index PNG."""
+    values = np.unique(read_label(mask))
+    return tuple(int(v) for v in values if 0 < v < num_classes)
+
+
+def labels_from_masks(
+    masks: Sequence[Path], num_classes: int, cache: Path | None = None
+) -> list[tuple[int, ...]]:
+    """Image-level labels of many masks, decoded in threads and cached in `cache` (JSON)."""
+    old: dict = {}
+    if cache is not None and cache.exists():
+        try:
+            old = read_json(cache)
+        except ValueError:
+            log.warning("ignoring unreadable label cache %s", cache)
+
+    def key(p: Path) -> str:
+        st = os.stat(p)
+        return f"{p}|{st.st_size}|{st.st_mtime_ns}"
+
+    keys = [key(m) for m in masks]
+    todo = [i for i, k in enumerate(keys) if k not in old]
+    if todo:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            found = list(pool.map(lambda i: mask_labels(masks[i], num_classes), todo))
+        for i, labels in zip(todo, found, strict=False):
+            old[keys[i]] = list(labels)
+        if cache is not None:
+            try:
+                write_json(cache, {k: old[k] for k in keys} | old)
+            except OSError as e:  # a read-only dataset folder: fine, just slower next time
+                log.info("could not write label cache %s: %s", cache, e)
+    return [tuple(old[k]) for k in keys]
+
+
+def read_split(
+    root: Path,
+    list_name: str,
+    num_classes: int,
+    mask_dir: str = "SegmentationClass",
+    cache: Path | None = None,
+) -> tuple[Sample, ...]:
+    ids = read_ids(root / "ImageSets" / "Segmentation" / f"{list_name}.txt")
+    images = [root / "JPEGImages" / f"{i}.jpg" for i in ids]
+    masks = [root / mask_dir / f"{i}.png" for i in ids]
+    missing = [m for m in masks if not m.exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} masks listed in {list_name}.txt are missing (e.g. {missing[0]}); "
+            "run 'c3seg data check' for the full list"
+        )
+    labels = labels_from_masks(masks, num_classes, cache)
+    return tuple(Sample(i, im, m, lab) for i, im, m, lab in zip(ids, images, masks, labels, strict=False))

@@ -1,0 +1,46 @@
+"""Inference with trained networks on full images: M (L-Net), CAMs, segmentation predictions.
+
+Every function takes a batch of normalized images (B, 3, H, W) already on the model's device and
+returns maps at the input resolution.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from c3seg.models.common import upsample
+
+
+@torch.no_grad()
+def foreground_prob(lnet: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """M = sigmoid(O_L(I)) (Eq. 1's network), (B, H, W) in [0, 1]."""
+    logits = upsample(lnet(images).float(), images.shape[-2:])  # (B, 1, H, W)
+    return torch.sigmoid(logits[:, 0])
+
+
+@torch.no_grad()
+def class_activation_maps(cam_net: nn.Module, images: torch.Tensor, flip: bool = True) -> torch.Tensor:
+    """A^c for every foreground class (Zhou et al. 2016): ReLU of the pre-pooling class score map,
+    upsampled and divided by its per-image maximum. (B, C-1, H, W) in [0, 1].
+
+    With flip=True the maps of the image and its mirror are averaged (a common, cheap improvement).
+    """
+    cams = upsample(cam_net(images).float(), images.shape[-2:])  # (B, C-1, H, W)
+    if flip:
+        cams = 0.5 * (cams + upsample(cam_net(images.flip(-1)).float(), images.shape[-2:]).flip(-1))
+    cams = torch.relu(cams)
+    peak = cams.flatten(2).amax(-1).clamp(min=1e-5)[..., None, None]  # (B, C-1, 1, 1)
+    return cams / peak
+
+
+@torch.no_grad()
+def class_scores(cam_net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Image-level logits: global average pooling of the class score map, (B, C-1)."""
+    return cam_net(images).float().mean((-2, -1))
+
+
+@torch.no_grad()
+def segment(seg_net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Class probabilities at input resolution, (B, C, H, W)."""
+    return torch.softmax(upsample(seg_net(images).float(), images.shape[-2:]), 1)

@@ -1,0 +1,123 @@
+"""Reading and atomically writing images, label maps, JSON and checkpoints.
+
+Every file c3seg writes goes through `atomic_path`: it is written to a temporary name in the
+same folder and renamed into place, so an interrupted stage never leaves a half-written output
+that a resumed run would mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+
+def voc_palette(n: int = 256) -> list[int]:
+    """The PASCAL VOC colour map (bit-interleaved), as a flat [r, g, b, ...] list of 3*n ints."""
+    palette = []
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
+VOC_PALETTE = voc_palette()
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    return Path(path)
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def write_label_png(path: str | Path, label: np.ndarray) -> Path:
+    """Write an (H, W) uint8 label map as a VOC-palette PNG (values are class indices, 255 void)."""
+    if label.ndim != 2:
+        raise ValueError(f"label map must be (H, W), got shape {label.shape}")
+    img = Image.fromarray(label.astype(np.uint8), mode="P")
+    img.putpalette(VOC_PALETTE)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+    return Path(path)
+
+
+def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
+    """Write an (H, W, 3) uint8 RGB image; JPEG or PNG by the file's suffix."""
+    fmt = "JPEG" if Path(path).suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    with atomic_path(path) as tmp:
+        kwargs = {"quality": quality} if fmt == "JPEG" else {}
+        Image.fromarray(image).save(tmp, format=fmt, **kwargs)
+    return Path(path)
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def read_label(path: str | Path) -> np.ndarray:
+    """(H, W) uint8 class indices of an index/palette PNG (the palette is ignored, not applied)."""
+    with Image.open(path) as img:
+        if img.mode not in ("P", "L", "I", "I;16"):
+            raise ValueError(
+                f"{path} is a {img.mode} image, not an index PNG; label maps must hold class indices "
+                "(palette 'P' or greyscale 'L' mode)"
+            )
+        return np.asarray(img).astype(np.uint8)
+
+
+def save_checkpoint(path: str | Path, obj: dict[str, Any]) -> Path:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def load_checkpoint(path: str | Path, stage_hint: str = "") -> dict[str, Any]:
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        hint = f"; run 'c3seg run --stages {stage_hint}' first" if stage_hint else ""
+        raise FileNotFoundError(f"{path} does not exist{hint}")
+    return torch.load(path, map_location="cpu", weights_only=False)

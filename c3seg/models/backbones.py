@@ -1,0 +1,107 @@
+"""Segmentation backbones, looked up by name in BACKBONES.
+
+- `tiny`: a small CPU network (about 0.4M parameters, output stride 4, a dilated context block
+  in the spirit of LargeFOV) for the built-in benchmark and the tests.
+- `vgg16-largefov`: the paper's DeepLab-LargeFOV (VGG-16; pool4/pool5 stride 1, conv5 dilation 2,
+  fc6 3x3 dilation 12 with 1024 channels, fc7 1x1 1024, fc8), output stride 8.
+- `deeplabv3-resnet50`: torchvision's DeepLabV3 for users who want accuracy, output stride 8.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class TinyNet(nn.Module):
+    def __init__(self, out_channels: int, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.stem = nn.Sequential(_conv(3, w, 2), _conv(w, w))  # H/2
+        self.stage2 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))  # H/4
+        self.stage3 = nn.Sequential(_conv(2 * w, 3 * w, 1, 2), _conv(3 * w, 3 * w, 1, 2))  # H/4, dilated
+        self.context = nn.Sequential(_conv(3 * w, 4 * w, 1, 4), _conv(4 * w, 4 * w, 1, 8))  # large FOV
+        self.head = nn.Sequential(nn.Dropout2d(0.1), nn.Conv2d(4 * w + 2 * w, out_channels, 1))
+        self.output_stride = 4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x2 = self.stage2(self.stem(x))  # (B, 2w, H/4, W/4)
+        x4 = self.context(self.stage3(x2))  # (B, 4w, H/4, W/4)
+        return self.head(torch.cat([x4, x2], 1))  # (B, K, H/4, W/4)
+
+
+class VGG16LargeFOV(nn.Module):
+    """DeepLab-LargeFOV (Chen et al. 2015) on VGG-16, as the paper uses for L-Net and segmentation."""
+
+    def __init__(self, out_channels: int, pretrained: bool = False) -> None:
+        super().__init__()
+        from torchvision.models import VGG16_Weights, vgg16
+
+        vgg = vgg16(weights=VGG16_Weights.IMAGENET1K_V1 if pretrained else None).features
+        layers = list(vgg.children())
+        # VGG-16 features: pools at indices 4, 9, 16, 23, 30. Keep pool1-3 (stride 8); pool4 and
+        # pool5 become 3x3 stride-1 max pools; conv5 layers (24, 26, 28) get dilation 2.
+        for i in (23, 30):
+            layers[i] = nn.MaxPool2d(3, 1, 1)
+        for i in (24, 26, 28):
+            layers[i].dilation, layers[i].padding = (2, 2), (2, 2)
+        for i in (4, 9, 16):
+            layers[i] = nn.MaxPool2d(3, 2, 1)
+        self.features = nn.Sequential(*layers, nn.AvgPool2d(3, 1, 1))
+        self.fc6 = nn.Conv2d(512, 1024, 3, padding=12, dilation=12)  # LargeFOV
+        self.fc7 = nn.Conv2d(1024, 1024, 1)
+        self.fc8 = nn.Conv2d(1024, out_channels, 1)
+        self.drop = nn.Dropout2d(0.5)
+        self.output_stride = 8
+        nn.init.normal_(self.fc8.weight, std=0.01)
+        nn.init.zeros_(self.fc8.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)  # (B, 512, H/8, W/8)
+        x = self.drop(torch.relu(self.fc6(x)))
+        x = self.drop(torch.relu(self.fc7(x)))
+        return self.fc8(x)  # (B, K, H/8, W/8)
+
+
+class DeepLabV3ResNet50(nn.Module):
+    def __init__(self, out_channels: int, pretrained: bool = False) -> None:
+        super().__init__()
+        from torchvision.models import ResNet50_Weights
+        from torchvision.models.segmentation import deeplabv3_resnet50
+
+        self.net = deeplabv3_resnet50(
+            weights=None,
+            weights_backbone=ResNet50_Weights.IMAGENET1K_V1 if pretrained else None,
+            num_classes=out_channels,
+            aux_loss=False,
+        )
+        self.output_stride = 8
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.net.backbone(x)["out"]  # (B, 2048, H/8, W/8)
+        return self.net.classifier(feats)  # (B, K, H/8, W/8)
+
+
+BACKBONES: dict[str, Callable[..., nn.Module]] = {
+    "tiny": lambda out, pretrained=False: TinyNet(out),
+    "vgg16-largefov": VGG16LargeFOV,
+    "deeplabv3-resnet50": DeepLabV3ResNet50,
+}
+
+
+def build_model(name: str, out_channels: int, pretrained: bool = False) -> nn.Module:
+    if name not in BACKBONES:
+        raise KeyError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    if pretrained and name == "tiny":
+        raise ValueError("the tiny backbone has no pretrained weights; set pretrained=false")
+    return BACKBONES[name](out_channels, pretrained=pretrained)

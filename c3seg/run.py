@@ -1,0 +1,72 @@
+"""The run folder: the one module that knows where every output lives.
+
+RUN/
+  config.yaml                  resolved settings of the last invocation
+  lnet/model.pt                L-Net checkpoint (Eq. 1)
+  cam/model.pt                 CAM classifier checkpoint
+  labels/<source>/<id>.png     pseudo labels of weak training images, one folder per label source
+  labels/<source>/quality.json pseudo-label IoU on weak training images (evaluation only)
+  seg/<method>/model.pt        segmentation network of each method (fully-supervised, strong-only, ...)
+  seg/<method>/log.jsonl       training log
+  eval/<method>.json           confusion-matrix evaluation on val
+  figures/                     Fig. 3-style panels
+  report.json, report.md       the Table 2 report
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Run:
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def checkpoint(self, stage: str) -> Path:
+        """stage: 'lnet', 'cam' or 'seg/<method>'."""
+        return self.root / stage / "model.pt"
+
+    def state(self, stage: str) -> Path:
+        """The resumable training state (last epoch) of a stage, beside its checkpoint."""
+        return self.root / stage / "last.pt"
+
+    def train_log(self, stage: str) -> Path:
+        return self.root / stage / "log.jsonl"
+
+    def labels_dir(self, source: str) -> Path:
+        return self.root / "labels" / source
+
+    def label_path(self, source: str, sample_id: str) -> Path:
+        return self.labels_dir(source) / f"{sample_id}.png"
+
+    def label_quality(self, source: str) -> Path:
+        return self.labels_dir(source) / "quality.json"
+
+    def seg_stage(self, method: str) -> str:
+        return f"seg/{method}"
+
+    def evaluation(self, method: str) -> Path:
+        return self.root / "eval" / f"{method}.json"
+
+    @property
+    def figures(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def report_json(self) -> Path:
+        return self.root / "report.json"
+
+    @property
+    def report_md(self) -> Path:
+        return self.root / "report.md"

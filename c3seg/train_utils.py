@@ -1,0 +1,144 @@
+"""Small helpers shared by the training stages; each stage writes its own loop."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from c3seg import distributed as dist
+from c3seg.io import atomic_path, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_loader(ds: Dataset, batch_size: int, workers: int, train: bool, seed: int = 0) -> DataLoader:
+    """A DataLoader that shards across torchrun processes when there are several."""
+    sampler = None
+    if dist.world_size() > 1:
+        sampler = DistributedSampler(ds, shuffle=train, seed=seed, drop_last=train)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=train and sampler is None,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=train and len(ds) > batch_size,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+        generator=g,
+    )
+
+
+def poly_lr(base: float, step: int, total: int, power: float = 0.9) -> float:
+    """DeepLab's poly schedule: lr = base * (1 - step / total) ** power."""
+    return base * (1 - min(step, total) / max(total, 1)) ** power
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr * g.get("lr_mult", 1.0)
+
+
+def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA; a no-op on CPU (CPU bf16 is slower than fp32 on small machines)."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def prepare(model: nn.Module, device: torch.device) -> nn.Module:
+    """Move to device, channels_last on CUDA, wrap in DDP under torchrun."""
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    if dist.world_size() > 1:
+        if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def checkpoint_dict(model: nn.Module, backbone: str, out_channels: int, **extra: Any) -> dict[str, Any]:
+    return {"model": unwrap(model).state_dict(), "backbone": backbone, "out_channels": out_channels, **extra}
+
+
+def load_model(path: Path, device: torch.device | str = "cpu", stage_hint: str = "") -> nn.Module:
+    """Rebuild a network from a checkpoint written with `checkpoint_dict`; eval mode."""
+    from c3seg.models import build_model
+
+    ck = load_checkpoint(path, stage_hint)
+    model = build_model(ck["backbone"], ck["out_channels"])
+    model.load_state_dict(ck["model"])
+    return model.to(device).eval()
+
+
+def save_state(path: Path, **state: Any) -> None:
+    """The resumable state of a training stage (model, optimizer, epoch, ...); main process only."""
+    if dist.is_main():
+        save_checkpoint(path, state)
+
+
+def resume_state(path: Path) -> dict[str, Any] | None:
+    if path.exists():
+        log.info("resuming from %s", path)
+        return load_checkpoint(path)
+    return None
+
+
+class JsonlLog:
+    """Append-only training log, one JSON object a line (main process only)."""
+
+    def __init__(self, path: Path, fresh: bool) -> None:
+        self.path = path
+        if fresh and dist.is_main():
+            with atomic_path(path) as tmp:
+                tmp.write_text("")
+
+    def write(self, **row: Any) -> None:
+        if dist.is_main():
+            with open(self.path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+
+def infinite(loader: DataLoader) -> Iterator:
+    epoch = 0
+    while True:
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def finite_mean(values: list[float]) -> float:
+    vals = [v for v in values if math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else float("nan")
