@@ -132,3 +132,18 @@ def assert_no_weak_masks(pairs: Sequence[tuple[Path, Path | None]], weak: Sequen
                 f"the ground-truth mask {mask} of weak image {image} would reach training; weak images "
                 "may contribute image-level labels and pseudo labels only"
             )
+
+
+def holdout(samples: Sequence[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:
+    """(kept, held out): a deterministic fraction of samples (by a hash of the id) held out to
+    choose checkpoints. Only strong images are ever held out this way - their masks may be used."""
+    import zlib
+
+    if fraction <= 0:
+        return list(samples), []
+    cut = int(fraction * 1000)
+    held = [s for s in samples if zlib.crc32(s.id.encode()) % 1000 < cut]
+    if not held and samples:
+        held = [samples[-1]]
+    held_ids = {s.id for s in held}
+    return [s for s in samples if s.id not in held_ids], held

@@ -1,0 +1,117 @@
+"""report.json and report.md: the paper's Table 2 for one run.
+
+IoU is in percent (0-100) as the paper prints it. `percent_of_fully_supervised` is the method's
+mIoU over the `fully-supervised` row's mIoU (the paper's headline metric); also given for the weak
+categories alone (`percent_of_fully_supervised_weak`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from c3seg.data.types import SegData
+from c3seg.io import write_json, write_text
+from c3seg.metrics import mean_iou
+from c3seg.run import Run
+from c3seg.splits import SplitSet, class_ids
+
+REFERENCE = "fully-supervised"
+
+
+def _pct(x: float) -> float | None:
+    return None if math.isnan(x) else round(100.0 * x, 2)
+
+
+def method_row(iou: np.ndarray, classes: Sequence[str], weak_ids: Sequence[int]) -> dict:
+    """Scores of one method from per-class IoU in [0, 1] (NaN = class absent everywhere).
+
+    Strong mIoU is over the strong categories, weak mIoU over the weak ones; background counts
+    in `miou` (all) only, as in the paper's mIoU column."""
+    weak = set(weak_ids)
+    strong_ids = [c for c in range(1, len(classes)) if c not in weak]
+    return {
+        "miou": _pct(mean_iou(iou)),
+        "miou_strong": _pct(mean_iou(iou, strong_ids)) if strong_ids else None,
+        "miou_weak": _pct(mean_iou(iou, sorted(weak))) if weak else None,
+        "iou": {name: _pct(float(v)) for name, v in zip(classes, iou)},
+    }
+
+
+def add_reference(rows: dict[str, dict]) -> None:
+    ref = rows.get(REFERENCE)
+    for row in rows.values():
+        for key, ref_key in (
+            ("percent_of_fully_supervised", "miou"),
+            ("percent_of_fully_supervised_weak", "miou_weak"),
+        ):
+            if ref and ref.get(ref_key) and row.get(ref_key) is not None:
+                row[key] = round(100.0 * row[ref_key] / ref[ref_key], 1)
+            else:
+                row[key] = None
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1f}"
+
+
+def table_md(rows: dict[str, dict], classes: Sequence[str], strong: set[str]) -> str:
+    """A row per method, a column per class (strong columns marked *), mIoU last."""
+    head = (
+        ["method"]
+        + [f"{c}*" if c in strong else c for c in classes]
+        + ["mIoU", "strong", "weak", "% of full"]
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, r in rows.items():
+        cells = [name] + [_fmt(r["iou"].get(c)) for c in classes]
+        cells += [
+            _fmt(r["miou"]),
+            _fmt(r["miou_strong"]),
+            _fmt(r["miou_weak"]),
+            _fmt(r.get("percent_of_fully_supervised")),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def pseudo_md(pseudo: dict[str, dict]) -> str:
+    lines = ["| label source | mIoU (weak images) | weak-class mIoU |", "|---|---|---|"]
+    for name, q in pseudo.items():
+        lines.append(f"| {name} | {_fmt(q.get('miou'))} | {_fmt(q.get('miou_weak'))} |")
+    return "\n".join(lines)
+
+
+def write_report(
+    run: Run, data: SegData, split: SplitSet, rows: dict[str, dict], pseudo: dict[str, dict] | None = None
+) -> None:
+    add_reference(rows)
+    pseudo = pseudo or {}
+    report = {
+        "dataset": data.name,
+        "split": split.name,
+        "classes": list(data.classes),
+        "strong": list(split.strong),
+        "weak": list(split.weak),
+        "methods": rows,
+        "pseudo_labels": pseudo,
+    }
+    write_json(run.report_json, report)
+    md = [
+        f"# c3seg report: {data.name}, split {split.name}",
+        "",
+        f"Segmentation on val, IoU in percent. Strong categories are marked *: {', '.join(split.strong) or 'none'}.",
+        f"Weak categories ({len(split.weak)}): {', '.join(split.weak)}.",
+        "",
+        table_md(rows, data.classes, set(split.strong)),
+    ]
+    if pseudo:
+        md += ["", "## Pseudo-label quality on weak training images (evaluation only)", "", pseudo_md(pseudo)]
+    if (run.figures / "fig3.png").exists():
+        md += ["", "![Fig. 3: image, M, CAMs, pseudo label, ground truth](figures/fig3.png)"]
+    write_text(run.report_md, "\n".join(md) + "\n")
+
+
+__all__ = ["method_row", "write_report", "table_md", "class_ids"]

@@ -1,0 +1,103 @@
+"""`evaluate`: confusion-matrix mIoU of every trained method on val, and the Table 2 report."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from c3seg import distributed as dist
+from c3seg.config import Config
+from c3seg.data.torchdata import PairSet
+from c3seg.data.transforms import eval_transform
+from c3seg.data.types import Sample, SegData
+from c3seg.infer import segment
+from c3seg.io import read_json, write_json
+from c3seg.metrics import ConfusionMatrix
+from c3seg.report import method_row, write_report
+from c3seg.run import Run
+from c3seg.splits import SplitSet, class_ids
+from c3seg.train_utils import autocast, load_model
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module,
+    pairs: Sequence[tuple[Path, Path | None]],
+    num_classes: int,
+    device: torch.device,
+    amp: bool = True,
+) -> ConfusionMatrix:
+    """One confusion matrix over full images (batch 1: sizes differ); sharded under torchrun."""
+    model.eval()
+    cm = ConfusionMatrix(num_classes)
+    ds = PairSet(pairs, eval_transform())
+    for i in range(dist.rank(), len(ds), dist.world_size()):
+        image, mask, _ = ds[i]
+        with autocast(device, amp):
+            prob = segment(model, image[None].to(device))  # (1, C, H, W)
+        cm.update(mask, prob.argmax(1)[0].cpu())
+    if dist.world_size() > 1:
+        cm.mat = dist.all_reduce_sum(cm.mat.to(device)).cpu()
+    return cm
+
+
+def val_pairs(samples: Sequence[Sample]) -> list[tuple[Path, Path | None]]:
+    pairs = [(s.image, s.mask) for s in samples if s.mask is not None]
+    if not pairs:
+        raise ValueError("no evaluation image has a mask; evaluation needs masks for the val list")
+    return pairs
+
+
+def trained_methods(run: Run) -> list[str]:
+    """Methods with a finished segmentation checkpoint, in the report's order."""
+    from c3seg.stages.train_seg import REPORT_ORDER
+
+    found = [p.parent.name for p in sorted((run.root / "seg").glob("*/model.pt"))]
+    return sorted(found, key=lambda m: (REPORT_ORDER.index(m) if m in REPORT_ORDER else len(REPORT_ORDER), m))
+
+
+def evaluate_method(cfg: Config, run: Run, data: SegData, method: str) -> dict:
+    """Evaluate (or reuse an up-to-date evaluation of) one method; returns the stored result."""
+    ckpt = run.checkpoint(run.seg_stage(method))
+    out = run.evaluation(method)
+    if out.exists() and out.stat().st_mtime >= ckpt.stat().st_mtime:
+        return read_json(out)
+    device = dist.local_device(cfg.device)
+    model = load_model(ckpt, device)
+    cm = evaluate_model(model, val_pairs(data.val), data.num_classes, device, cfg.seg.amp)
+    result = {"method": method, "confusion": cm.mat.tolist(), "iou": cm.iou().tolist()}
+    if dist.is_main():
+        write_json(out, result)
+    return result
+
+
+def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    methods = trained_methods(run)
+    if not methods:
+        raise FileNotFoundError(
+            f"{run.root / 'seg'} holds no trained model; run 'c3seg run --stages train-seg' first"
+        )
+    rows = {}
+    for m in methods:
+        res = evaluate_method(cfg, run, data, m)
+        rows[m] = method_row(np.array(res["iou"], dtype=float), data.classes, class_ids(data, split.weak))
+        log.info(
+            "%s: mIoU %.1f (strong %.1f, weak %.1f)",
+            m,
+            rows[m]["miou"],
+            rows[m]["miou_strong"],
+            rows[m]["miou_weak"],
+        )
+    pseudo = {}
+    for q in sorted((run.root / "labels").glob("*/quality.json")):
+        pseudo[q.parent.name] = read_json(q)
+    if dist.is_main():
+        write_report(run, data, split, rows, pseudo)
+    return run.report_json

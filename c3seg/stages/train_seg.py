@@ -1,0 +1,136 @@
+"""`train-seg`: the segmentation network (DeepLab-LargeFOV in the paper) with multi-class
+cross-entropy on strong masks plus the pseudo labels L_w of weak images.
+
+Each method differs only in which masks it trains on:
+
+| method            | strong images   | weak images                         |
+|-------------------|-----------------|-------------------------------------|
+| fully-supervised  | ground truth    | ground truth (the reference ceiling) |
+| strong-only       | ground truth    | not used                            |
+| cam-threshold     | ground truth    | CAM-threshold labels (AE's role)    |
+| lnet-cam          | ground truth    | L-Net foreground x CAM argmax       |
+| diffusion-no-m    | ground truth    | self-diffusion without M            |
+| lnet              | ground truth    | self-diffusion labels (the method)  |
+
+A deterministic part of the strong images (`data.holdout`) is kept out of training in every
+method; train-pnet chooses its checkpoint on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch.nn.functional as F
+
+from c3seg import distributed as dist
+from c3seg.config import Config
+from c3seg.data.torchdata import PairSet
+from c3seg.data.transforms import train_transform
+from c3seg.data.types import SegData
+from c3seg.io import save_checkpoint
+from c3seg.models import build_model
+from c3seg.models.common import upsample
+from c3seg.run import Run
+from c3seg.splits import SplitSet, holdout, partition, training_pairs
+from c3seg.train_utils import (
+    JsonlLog,
+    autocast,
+    checkpoint_dict,
+    make_loader,
+    poly_lr,
+    prepare,
+    resume_state,
+    save_state,
+    seed_everything,
+    set_lr,
+    sgd,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+# method -> (mode of splits.training_pairs, pseudo-label source)
+METHODS: dict[str, tuple[str, str | None]] = {
+    "fully-supervised": ("full", None),
+    "strong-only": ("strong", None),
+    "cam-threshold": ("pseudo", "cam-threshold"),
+    "lnet-cam": ("pseudo", "lnet-cam"),
+    "diffusion-no-m": ("pseudo", "diffusion-no-m"),
+    "lnet": ("pseudo", "diffusion"),
+}
+REPORT_ORDER = [*METHODS, "pnet"]
+
+
+def method_pairs(
+    cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
+) -> list[tuple[Path, Path]]:
+    """The (image, mask) pairs a method trains on, minus the strong hold-out."""
+    if method not in METHODS:
+        raise KeyError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    mode, source = METHODS[method]
+    pairs = training_pairs(data, split, mode, run.labels_dir(source) if source else None)
+    strong, _ = partition(data, split)
+    _, held = holdout(strong, cfg.data.holdout)
+    held_images = {s.image for s in held}
+    return [p for p in pairs if p[0] not in held_images]
+
+
+def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str) -> Path:
+    """Train one method's segmentation network; returns its checkpoint. Skips when finished,
+    resumes from the last finished epoch when interrupted."""
+    stage = run.seg_stage(method)
+    final = run.checkpoint(stage)
+    if final.exists():
+        log.info("%s: %s exists, skipping", method, final)
+        return final
+    tc = cfg.seg
+    seed_everything(cfg.seed)
+    device = dist.local_device(cfg.device)
+    pairs = method_pairs(cfg, run, data, split, method)
+    ds = PairSet(pairs, train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max))
+    loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
+    model = prepare(build_model(tc.backbone, data.num_classes, tc.pretrained), device)
+    opt = sgd(model, tc.lr, tc.momentum, tc.weight_decay)
+    start = 0
+    state = resume_state(run.state(stage))
+    if state is not None:
+        unwrap(model).load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = state["epoch"] + 1
+    tlog = JsonlLog(run.train_log(stage), fresh=state is None)
+    total = tc.epochs * len(loader)
+    log.info("%s: %d training images, %d epochs on %s", method, len(ds), tc.epochs, device)
+    for epoch in range(start, tc.epochs):
+        model.train()
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        t0, losses = time.time(), []
+        for it, (images, masks, _) in enumerate(loader):
+            set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
+            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+            with autocast(device, tc.amp):
+                logits = upsample(model(images), masks.shape[-2:])  # (B, C, H, W)
+            loss = F.cross_entropy(logits.float(), masks, ignore_index=255)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        tlog.write(epoch=epoch, loss=sum(losses) / max(len(losses), 1), seconds=round(time.time() - t0, 1))
+        save_state(
+            run.state(stage), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
+        )
+    if dist.is_main():
+        save_checkpoint(final, checkpoint_dict(model, tc.backbone, data.num_classes, method=method))
+        run.state(stage).unlink(missing_ok=True)
+    dist.barrier()
+    return final
+
+
+def train_seg_methods(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    """The `train-seg` stage: every method in cfg.methods that train-seg trains."""
+    for method in cfg.methods:
+        if method in METHODS:
+            train_seg(cfg, run, data, split, method)
+    return run.root / "seg"
