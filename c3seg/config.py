@@ -20,7 +20,9 @@ CONFIG_DIR = Path(__file__).parent / "configs"
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "benchmark"  # benchmark | voc:PATH | coco:PATH | folder:PATH
+    dataset: str = "benchmark"  # benchmark | voc:PATH | coco:PATH | folder:PATH (| voc:PATH+coco:PATH)
+    extra: str = ""  # split 4: a dataset of extra strong images, e.g. coco:PATH (same as dataset A+B)
+    sbd: str = ""  # SBD folder (with cls/, train.txt, val.txt); empty = look beside VOCdevkit
     split: str = "bench-half"  # a built-in split name or a YAML file
     root: str = "data-cache"  # where the built-in benchmark is generated
     bench_train: int = 2000  # benchmark size (train / val images) and image side
@@ -89,7 +91,7 @@ class Config:
     pnet: PNetConfig = field(default_factory=PNetConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     # segmentation methods trained by train-seg (see c3seg.stages.train_seg.METHODS); train-pnet adds "pnet"
-    methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet")
+    methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet")
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0
 

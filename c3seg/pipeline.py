@@ -47,6 +47,20 @@ def parse_stages(text: str) -> list[str]:
     return [s for s in STAGES if s in names]
 
 
+def needed(stage: str, cfg: Config) -> bool:
+    """Whether cfg.methods needs a stage: pseudo labels only for methods trained on them."""
+    from c3seg.stages.train_seg import METHODS
+
+    sources = {METHODS[m][1] for m in cfg.methods if m in METHODS and METHODS[m][1]}
+    if "pnet" in cfg.methods:
+        sources.add("diffusion")
+    if stage in ("train-lnet", "train-cam", "make-labels"):
+        return bool(sources)
+    if stage == "train-pnet":
+        return "pnet" in cfg.methods
+    return True
+
+
 def setup(cfg: Config, run: Run) -> tuple[SegData, SplitSet]:
     dist.init()
     run.root.mkdir(parents=True, exist_ok=True)
@@ -70,6 +84,9 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str]) -> None:
         len(split.weak),
     )
     for name in stages:
+        if not needed(name, cfg):
+            log.info("== %s: not needed by methods %s, skipped ==", name, ", ".join(cfg.methods))
+            continue
         log.info("== %s ==", name)
         stage_fn(name)(cfg, run, data, split)
         dist.barrier()

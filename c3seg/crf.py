@@ -1,0 +1,79 @@
+"""A dense-CRF refinement in PyTorch (Krähenbühl & Koltun 2011, approximated).
+
+Mean-field inference with the usual Gaussian (smoothness) and bilateral (appearance) kernels,
+but the message passing is restricted to a local window on a downsampled grid (as in
+ConvCRF, Teichmann & Cipolla 2018), so it needs no compiled extension and runs on CPU or GPU.
+Defaults follow the DeepLab ports (FIELD-NOTES): 10 iterations; Gaussian sxy 1 weight 3;
+bilateral sxy 67, srgb 3 (at full resolution), weight 4. With `pydensecrf` installed
+(`pip install pydensecrf2`) `dense_crf(..., exact=True)` uses the exact permutohedral version.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _local_crf(
+    image: torch.Tensor,
+    prob: torch.Tensor,
+    iters: int,
+    window: int,
+    scale: int,
+    sxy_g: float,
+    w_g: float,
+    sxy_b: float,
+    srgb: float,
+    w_b: float,
+) -> torch.Tensor:
+    """image (3, H, W) float 0-255, prob (C, H, W) -> refined prob (C, H, W)."""
+    C, H, W = prob.shape
+    h, w = max(1, H // scale), max(1, W // scale)
+    img = F.interpolate(image[None], size=(h, w), mode="bilinear", align_corners=False)[0]  # (3, h, w)
+    unary = torch.log(
+        F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0].clamp(min=1e-6)
+    )
+    r = window // 2
+    dy, dx = torch.meshgrid(torch.arange(-r, r + 1.0), torch.arange(-r, r + 1.0), indexing="ij")
+    dist2 = ((dy**2 + dx**2) * scale**2).reshape(-1, 1, 1)  # (K, 1, 1) squared pixel distance
+    patches = F.unfold(img[None], window, padding=r).view(3, window * window, h, w)  # (3, K, h, w)
+    rgb2 = ((patches - img[:, None]) ** 2).sum(0)  # (K, h, w)
+    kernel = w_g * torch.exp(-dist2 / (2 * sxy_g**2)) + w_b * torch.exp(
+        -dist2 / (2 * sxy_b**2) - rgb2 / (2 * srgb**2)
+    )
+    kernel[window * window // 2] = 0  # no message to itself
+    q = torch.softmax(unary, 0)
+    for _ in range(iters):
+        nb = F.unfold(q[None], window, padding=r).view(C, window * window, h, w)  # (C, K, h, w)
+        msg = (nb * kernel[None]).sum(1)  # (C, h, w)
+        q = torch.softmax(unary + msg, 0)  # Potts compatibility: reward agreeing labels
+    return F.interpolate(q[None], size=(H, W), mode="bilinear", align_corners=False)[0]
+
+
+def dense_crf(image: np.ndarray, prob: np.ndarray, iters: int = 10, exact: bool = False) -> np.ndarray:
+    """image (H, W, 3) uint8, prob (C, H, W) float -> refined prob (C, H, W) float32."""
+    if exact:
+        import pydensecrf.densecrf as dcrf
+        from pydensecrf.utils import unary_from_softmax
+
+        C, H, W = prob.shape
+        d = dcrf.DenseCRF2D(W, H, C)
+        d.setUnaryEnergy(unary_from_softmax(prob.astype(np.float32)))
+        d.addPairwiseGaussian(sxy=1, compat=3)
+        d.addPairwiseBilateral(sxy=67, srgb=3, rgbim=np.ascontiguousarray(image), compat=4)
+        return np.array(d.inference(iters), np.float32).reshape(C, H, W)
+    img = torch.from_numpy(image).permute(2, 0, 1).float()
+    out = _local_crf(
+        img,
+        torch.from_numpy(prob).float(),
+        iters,
+        window=11,
+        scale=4,
+        sxy_g=3.0,
+        w_g=3.0,
+        sxy_b=67.0,
+        srgb=13.0,
+        w_b=4.0,
+    )
+    return out.numpy()
