@@ -1,0 +1,31 @@
+import pytest
+
+from c3seg.config import Config, load_config, save_config
+
+
+def test_defaults_overrides_and_roundtrip(tmp_path):
+    cfg = load_config(None, ["seg.epochs=3", "labels.sigma=0.5", "seg.amp=false", "methods=lnet,pnet"])
+    assert cfg.seg.epochs == 3 and cfg.labels.sigma == 0.5 and cfg.seg.amp is False
+    assert cfg.methods == ("lnet", "pnet")
+    path = save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(path) == cfg
+
+
+def test_builtin_configs_load():
+    for name in ("benchmark", "tiny", "voc"):
+        assert isinstance(load_config(name), Config)
+
+
+def test_bad_settings_say_what_is_valid(tmp_path):
+    with pytest.raises(KeyError, match="seg.epoch"):
+        load_config(None, ["seg.epoch=3"])
+    with pytest.raises(ValueError, match="section.key=value"):
+        load_config(None, ["seg.epochs"])
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_config_is_frozen():
+    cfg = Config()
+    with pytest.raises(AttributeError):
+        cfg.seed = 3  # type: ignore[misc]

@@ -1,0 +1,38 @@
+import json
+
+import numpy as np
+
+from c3seg.data.types import SegData
+from c3seg.report import method_row, write_report
+from c3seg.run import Run
+from c3seg.splits import SplitSet
+
+
+def test_report_json_and_markdown(tmp_path):
+    classes = ("background", "cat", "dog", "car")
+    data = SegData("toy", classes, (), ())
+    split = SplitSet("toy-split", ("cat", "car"), ("dog",))
+    full = method_row(np.array([0.9, 0.8, 0.6, 0.7]), classes, [2])
+    ours = method_row(np.array([0.85, 0.8, 0.3, np.nan]), classes, [2])
+    run = Run(tmp_path)
+    write_report(
+        run,
+        data,
+        split,
+        {"fully-supervised": full, "lnet": ours},
+        {"diffusion": {"miou": 55.0, "miou_weak": 40.0}},
+    )
+    rep = json.loads(run.report_json.read_text())
+    assert rep["strong"] == ["cat", "car"] and rep["weak"] == ["dog"]
+    m = rep["methods"]["lnet"]
+    assert m["iou"]["dog"] == 30.0 and m["iou"]["car"] is None
+    assert m["miou_weak"] == 30.0 and m["miou_strong"] == 80.0
+    assert m["miou"] == round(100 * (0.85 + 0.8 + 0.3) / 3, 2)
+    assert rep["methods"]["fully-supervised"]["percent_of_fully_supervised"] == 100.0
+    assert m["percent_of_fully_supervised"] == round(
+        100 * m["miou"] / rep["methods"]["fully-supervised"]["miou"], 1
+    )
+    assert rep["pseudo_labels"]["diffusion"]["miou"] == 55.0
+    md = run.report_md.read_text()
+    assert "| method | background | cat* | dog | car* | mIoU" in md
+    assert md.count("\n| ") >= 3
