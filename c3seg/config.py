@@ -50,36 +50,47 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class LabelConfig:
-    """make-labels: SLIC superpixels + random-walk self-diffusion (Eq. 2)."""
+    """make-labels: SLIC superpixels + random-walk self-diffusion (Eq. 2); see c3seg.diffusion."""
 
     method: str = "clamped"  # clamped (seeds=1, confident background=0) | ranking ((D - aW)^-1 y)
-    superpixels: str = "slic"  # slic | opencv (optional extra)
-    n_segments: int = 300
+    superpixels: str = "slic"  # slic | fast (SLIC at half resolution) | opencv (needs opencv-contrib)
+    n_segments: int = 600
     compactness: float = 10.0
+    slic_iters: int = 10
     sigma: float = 0.2  # Eq. 2: z_ij = exp(-|F_i - F_j| / 2 sigma^2)
     alpha: float = 0.99  # ranking only
+    # thresholds below are defaults; with calibrate=true they are chosen on strong images
     seed_threshold: float = 0.6  # superpixel mean normalized CAM above which it is a class seed
     bg_fg_threshold: float = 0.2  # superpixel mean M below which (and CAM below bg_cam) it is background
     bg_cam_threshold: float = 0.2
     min_q: float = 0.5  # a superpixel whose largest q is below this stays background
-    use_m: bool = True  # include mean M in the features F (off = the "diffusion without M" baseline)
     cam_threshold: float = 0.3  # the CAM-threshold baseline: pixel class = argmax CAM where CAM > this
-    workers: int = 1
+    fg_threshold: float = 0.5  # the lnet-cam baseline: argmax CAM where M > this
+    calibrate: bool = True  # grid-search the thresholds on strong training images (labels/calibration.json)
+    calib_images: int = 40  # strong training images used by the calibration
+    batch_size: int = 8  # network forward passes, images of equal size batched
+    figure_images: int = 4  # weak images shown in figures/fig3.png
+    workers: int = 1  # processes for the CPU diffusion (one BLAS thread each)
     shard: str = "0/1"  # i/n: this process makes labels for every n-th weak image from i
 
 
 @dataclass(frozen=True)
 class PNetConfig:
-    """train-pnet: P-Net (Table 1) pre-training (Eq. 5) and adversarial fine-tuning (Eq. 4, 5)."""
+    """train-pnet: P-Net (Table 1) pre-training (Eq. 5) and adversarial fine-tuning (Eq. 4, 5).
 
-    pretrain_epochs: int = 5
-    finetune_epochs: int = 5
+    The paper's setting is lr_seg=1e-5, lr_pnet=1e-3 (optimizers sgd / sgd, momentum from `seg`);
+    the defaults here are the ones measured on the built-in benchmark (see train_pnet's docstring)."""
+
+    pretrain_epochs: int = 5  # P-Net alone on strong images, segmentation net fixed (Eq. 5)
+    finetune_epochs: int = 5  # both nets on strong GT + pseudo labels (Eq. 4 and 5)
     batch_size: int = 16
     lr_seg: float = 1e-5  # paper
     lr_pnet: float = 1e-3  # paper
+    optim_seg: str = "sgd"  # sgd (momentum / weight decay from `seg`) | adam
+    optim_pnet: str = "sgd"  # sgd (momentum 0.9) | adam (betas 0.5, 0.999, the usual GAN setting)
     lam: float = 0.1  # λ of Eq. 3-4
-    input_size: int = 64  # P-Net input side (images and maps are resized to it)
-    eval_every: int = 1  # epochs between checkpoint selections on the strong hold-out
+    input_size: int = 64  # P-Net input side S (images and maps are resized to S×S; fc4 has 128·(S/8)² inputs)
+    eval_every: int = 1  # fine-tuning epochs between checkpoint selections on the strong hold-out
 
 
 @dataclass(frozen=True)

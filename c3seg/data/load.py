@@ -1,7 +1,12 @@
-"""One way to name a dataset everywhere: `benchmark`, `voc:PATH`, `coco:PATH`, `folder:PATH`."""
+"""One way to name a dataset everywhere: `benchmark`, `voc:PATH`, `coco:PATH`, `folder:PATH`.
+
+Split 4 needs two datasets: the evaluation dataset and one that supplies extra strong images
+(SegData.extra_strong). Name them together as `voc:PATH+coco:PATH`, or set `data.extra=coco:PATH`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 
@@ -31,6 +36,26 @@ def loader(kind: str) -> Callable[[str | None, DataConfig], SegData]:
     return getattr(importlib.import_module(module), func)
 
 
+# kind -> "module:function" taking (path, DataConfig, main dataset's classes) -> extra strong samples
+EXTRA_STRONG = {"coco": "c3seg.data.coco:load_coco_extra_strong"}
+
+
+def split_specs(spec: str, extra: str = "") -> tuple[str, list[str]]:
+    """`voc:A+coco:B` (and/or an `extra` setting) -> ("voc:A", ["coco:B"])."""
+    main, *extras = spec.split("+")
+    extras += [e for e in extra.split("+") if e]
+    return main, extras
+
+
 def load_dataset(cfg: DataConfig, spec: str | None = None) -> SegData:
-    kind, path = parse_spec(spec or cfg.dataset)
-    return loader(kind)(path, cfg)
+    main, extras = split_specs(spec or cfg.dataset, cfg.extra)
+    kind, path = parse_spec(main)
+    data = loader(kind)(path, cfg)
+    for e in extras:
+        ekind, epath = parse_spec(e)
+        if ekind not in EXTRA_STRONG:
+            raise ValueError(f"{e!r} cannot supply extra strong images; supported: {', '.join(EXTRA_STRONG)}")
+        module, func = EXTRA_STRONG[ekind].split(":")
+        more = getattr(importlib.import_module(module), func)(epath, cfg, data.classes)
+        data = dataclasses.replace(data, extra_strong=data.extra_strong + tuple(more))
+    return data

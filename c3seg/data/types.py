@@ -18,6 +18,30 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Item:
+    """One listed image before any file is decoded: what loaders index and `c3seg data check` inspects.
+
+    `labels` are given image-level labels (e.g. from a CSV or COCO annotations); None means
+    "derive them from the mask"."""
+
+    id: str
+    image: Path
+    mask: Path | None
+    labels: tuple[int, ...] | None = None
+
+
+@dataclass
+class Listing:
+    """A dataset's files as listed on disk (lists "train" and "val"), plus problems found while listing."""
+
+    name: str
+    classes: tuple[str, ...]
+    lists: dict[str, list[Item]]
+    root: Path
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class SegData:
     """A dataset: class names (index 0 is background) and its train / val samples.
 

@@ -10,6 +10,7 @@ JSON file keyed by mask path, size and mtime, so a second load does not decode e
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -18,10 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-from c3seg.data.types import Sample
+from c3seg.data.types import Item, Sample
 from c3seg.io import read_json, read_label, write_json
 
 log = logging.getLogger(__name__)
+
+
+def writable_place(dataset_dir: Path, cache_root: str | Path, name: str) -> Path:
+    """`dataset_dir/name` if that folder is writable, else a per-dataset path under `cache_root`
+    (cfg.root): read-only dataset folders still get their caches. A folder without write bits
+    counts as read-only even for root, who could write there anyway."""
+    if os.access(dataset_dir, os.W_OK) and os.stat(dataset_dir).st_mode & 0o222:
+        return dataset_dir / name
+    tag = hashlib.sha1(str(dataset_dir.resolve()).encode()).hexdigest()[:10]
+    return Path(cache_root) / "dataset-cache" / f"{dataset_dir.name}-{tag}" / name
 
 
 def read_ids(list_file: Path) -> list[str]:
@@ -84,3 +95,20 @@ def read_split(
         )
     labels = labels_from_masks(masks, num_classes, cache)
     return tuple(Sample(i, im, m, lab) for i, im, m, lab in zip(ids, images, masks, labels, strict=False))
+
+
+def samples_from_items(items: Sequence[Item], num_classes: int, cache: Path | None = None) -> tuple[Sample, ...]:
+    """Samples of listed items; labels not given are derived from the masks (cached in `cache`)."""
+    bad = [it for it in items if it.labels is None and (it.mask is None or not it.mask.exists())]
+    if bad:
+        raise FileNotFoundError(
+            f"{len(bad)} images have neither a mask nor image-level labels (e.g. {bad[0].id}: "
+            f"{bad[0].mask}); run 'c3seg data check' for the full list"
+        )
+    need = [i for i, it in enumerate(items) if it.labels is None]
+    derived = labels_from_masks([items[i].mask for i in need], num_classes, cache)  # type: ignore[misc]
+    labels = {i: lab for i, lab in zip(need, derived, strict=True)}
+    return tuple(
+        Sample(it.id, it.image, it.mask, it.labels if it.labels is not None else labels[i])
+        for i, it in enumerate(items)
+    )
