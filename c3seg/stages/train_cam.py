@@ -1,0 +1,166 @@
+"""`train-cam`: the multi-label classifier whose class activation maps A^c seed self-diffusion
+(Zhou et al. 2016, "Learning Deep Features for Discriminative Localization").
+
+Zhou et al. score class c as w_c · GAP(f) and read A^c = w_c · f at every position. Both steps are
+linear, so GAP(w_c · f) == w_c · GAP(f): we build the backbone with C-1 output channels (one score
+map per foreground class) and average it globally to get the image-level logits. The pre-pooling
+map is exactly the CAM that `c3seg.infer.class_activation_maps` reads.
+
+Loss: sigmoid binary cross-entropy over the C-1 foreground classes (multi-label soft margin) on
+the image-level labels of ALL training images, strong and weak. Only labels are read, never a
+mask (`LabelSet`). A deterministic part of the training images (`data.holdout`, by a hash of the
+id) is kept out to log multi-label F1 and mAP each epoch; the final checkpoint is the last epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from c3seg import distributed as dist
+from c3seg.config import Config
+from c3seg.data.torchdata import LabelSet
+from c3seg.data.transforms import eval_transform, train_transform
+from c3seg.data.types import Sample, SegData
+from c3seg.infer import class_scores
+from c3seg.io import save_checkpoint
+from c3seg.models import build_model
+from c3seg.run import Run
+from c3seg.splits import SplitSet, holdout
+from c3seg.train_utils import (
+    JsonlLog,
+    autocast,
+    checkpoint_dict,
+    make_loader,
+    poly_lr,
+    prepare,
+    resume_state,
+    save_state,
+    seed_everything,
+    set_lr,
+    sgd,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+STAGE = "cam"
+
+
+def label_set(samples: Sequence[Sample], num_classes: int, transform: Callable) -> LabelSet:
+    """Images with their image-level labels only: a LabelSet never opens a mask."""
+    return LabelSet([s.image for s in samples], [s.labels for s in samples], num_classes, transform)
+
+
+def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-class AP (mean precision at each positive, ranked by score). (N, K), (N, K) -> (K,);
+    NaN for a class without positives."""
+    order = scores.argsort(0, descending=True)  # (N, K)
+    hits = labels.gather(0, order)  # (N, K) 1 where the ranked image is positive
+    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=hits.dtype)[:, None]
+    npos = hits.sum(0)
+    return torch.where(npos > 0, (precision * hits).sum(0) / npos.clamp(min=1), torch.nan)
+
+
+def multilabel_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Micro F1 at sigmoid 0.5 (logit 0) and mAP over classes with positives; (N, K) logits, (N, K) 0/1."""
+    pred = scores > 0
+    pos = labels > 0.5
+    tp, fp, fn = (pred & pos).sum().item(), (pred & ~pos).sum().item(), (~pred & pos).sum().item()
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    ap = average_precision(scores.double(), labels.double())
+    ap = ap[~ap.isnan()]
+    return {"f1": f1, "map": ap.mean().item() if ap.numel() else float("nan")}
+
+
+@torch.no_grad()
+def evaluate_classifier(
+    model: nn.Module, ds: LabelSet, device: torch.device, amp: bool = True
+) -> dict[str, float]:
+    """F1 / mAP of the image-level logits (GAP of the class maps) on full images, batch 1 (sizes
+    differ). Every process scores the whole (small) hold-out, so all ranks agree."""
+    model.eval()
+    scores, labels = [], []
+    for i in range(len(ds)):
+        image, y, _ = ds[i]  # (3, H, W), (C-1,)
+        with autocast(device, amp):
+            scores.append(class_scores(model, image[None].to(device))[0].cpu())  # (C-1,)
+        labels.append(y)
+    if not scores:
+        return {"f1": float("nan"), "map": float("nan")}
+    return multilabel_metrics(torch.stack(scores), torch.stack(labels))
+
+
+def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    """Train the CAM classifier (Zhou et al. 2016) on image-level labels of every training image;
+    returns its checkpoint. Skips when finished, resumes from the last finished epoch."""
+    final = run.checkpoint(STAGE)
+    if final.exists():
+        log.info("cam: %s exists, skipping", final)
+        return final
+    tc = cfg.cam
+    k = data.num_classes - 1  # foreground classes; background has no CAM
+    seed_everything(cfg.seed)
+    device = dist.local_device(cfg.device)
+    train, held = holdout(list(data.train), cfg.data.holdout)
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
+    ds = label_set(train, data.num_classes, tf)
+    held_ds = label_set(held, data.num_classes, eval_transform())
+    loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
+    model = prepare(build_model(tc.backbone, k, tc.pretrained), device)
+    opt = sgd(model, tc.lr, tc.momentum, tc.weight_decay)
+    start = 0
+    state = resume_state(run.state(STAGE))
+    if state is not None:
+        unwrap(model).load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = state["epoch"] + 1
+    tlog = JsonlLog(run.train_log(STAGE), fresh=state is None)
+    total = tc.epochs * len(loader)
+    log.info(
+        "cam: %d training images (strong and weak, labels only), %d held out, %d classes, %d epochs on %s",
+        len(ds),
+        len(held_ds),
+        k,
+        tc.epochs,
+        device,
+    )
+    for epoch in range(start, tc.epochs):
+        model.train()
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        t0, losses = time.time(), []
+        for it, (images, targets, _) in enumerate(loader):
+            set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
+            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            with autocast(device, tc.amp):
+                maps = model(images)  # (B, C-1, h, w): the class activation maps before pooling
+            logits = maps.float().mean((-2, -1))  # (B, C-1): GAP -> image-level logits
+            loss = F.binary_cross_entropy_with_logits(logits, targets)  # multi-label soft margin
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        seconds = time.time() - t0
+        metrics = evaluate_classifier(unwrap(model), held_ds, device, tc.amp)
+        tlog.write(
+            epoch=epoch,
+            loss=sum(losses) / max(len(losses), 1),
+            holdout_f1=metrics["f1"],
+            holdout_map=metrics["map"],
+            seconds=round(seconds, 1),
+        )
+        save_state(
+            run.state(STAGE), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
+        )
+    if dist.is_main():
+        save_checkpoint(final, checkpoint_dict(model, tc.backbone, k))
+        run.state(STAGE).unlink(missing_ok=True)
+    dist.barrier()
+    return final

@@ -1,0 +1,203 @@
+"""`train-lnet`: the L-Net, class-agnostic segmentation learned from strong categories (Eq. 1).
+
+    min_θL  Σ_{C_s} J_b(L'_s, O_L(C_s; θ_L))                                        (Eq. 1)
+
+L'_s is the strong ground truth binarized (any class 1..254 -> 1, background 0 -> 0; void 255 is
+left out of the loss) and J_b the element-wise binary cross-entropy. The network is the
+segmentation backbone with a one-channel head; M = sigmoid(O_L) is read by
+`c3seg.infer.foreground_prob`.
+
+Training images are the strong images (from `splits.training_pairs(..., 'strong')`, so the
+leakage guard applies) minus the strong hold-out, plus `data.extra_strong` when a second dataset
+provides strong images (split 4: COCO's non-VOC categories, used class-agnostically). After every
+epoch the foreground IoU on the strong hold-out is logged and the best epoch's weights become the
+final checkpoint. Weak masks are never read here.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from c3seg import distributed as dist
+from c3seg.config import Config
+from c3seg.data.torchdata import PairSet
+from c3seg.data.transforms import eval_transform, train_transform
+from c3seg.data.types import SegData
+from c3seg.infer import foreground_prob
+from c3seg.io import save_checkpoint
+from c3seg.models import build_model
+from c3seg.models.common import upsample
+from c3seg.run import Run
+from c3seg.splits import SplitSet, assert_no_weak_masks, holdout, partition, training_pairs
+from c3seg.train_utils import (
+    JsonlLog,
+    autocast,
+    checkpoint_dict,
+    make_loader,
+    poly_lr,
+    prepare,
+    resume_state,
+    save_state,
+    seed_everything,
+    set_lr,
+    sgd,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+STAGE = "lnet"
+VOID = 255
+
+
+def binarize(mask: np.ndarray) -> np.ndarray:
+    """L'_s of Eq. 1: (H, W) class indices -> (H, W) uint8 with 0 background, 1 any object, 255 void."""
+    out = (mask > 0).astype(np.uint8)
+    out[mask == VOID] = VOID
+    return out
+
+
+def lnet_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """J_b of Eq. 1: mean element-wise BCE over non-void pixels.
+
+    logits (B, 1, H, W) float; target (B, H, W) int64 in {0, 1, 255}."""
+    valid = target != VOID  # (B, H, W)
+    if not valid.any():  # an all-void crop: a zero that still carries the graph
+        return logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logits[:, 0][valid], target[valid].float())
+
+
+def lnet_pairs(cfg: Config, data: SegData, split: SplitSet) -> tuple[list[tuple[Path, Path]], list]:
+    """(training pairs, held-out strong samples): strong images minus the hold-out, plus extra_strong."""
+    strong, weak = partition(data, split)
+    _, held = holdout(strong, cfg.data.holdout)
+    held_images = {s.image for s in held}
+    pairs = [p for p in training_pairs(data, split, "strong") if p[0] not in held_images]
+    extra = [(s.image, s.mask) for s in data.extra_strong if s.mask is not None]
+    pairs += extra
+    assert_no_weak_masks(pairs, weak)  # extra_strong comes from another dataset; guard it too
+    return pairs, held
+
+
+@torch.no_grad()
+def foreground_iou(
+    model: nn.Module,
+    pairs: Sequence[tuple[Path, Path | None]],
+    device: torch.device,
+    amp: bool = True,
+    threshold: float = 0.5,
+) -> float:
+    """Foreground IoU of M > threshold against binarized masks, accumulated over all pairs (full
+    images, batch 1: sizes differ); sharded under torchrun. NaN when there is no pixel to score."""
+    model.eval()
+    ds = PairSet(pairs, eval_transform(), target=binarize)
+    counts = torch.zeros(3, dtype=torch.float64)  # tp, fp, fn
+    for i in range(dist.rank(), len(ds), dist.world_size()):
+        image, target, _ = ds[i]  # (3, H, W), (H, W)
+        with autocast(device, amp):
+            pred = foreground_prob(model, image[None].to(device))[0].cpu() > threshold  # (H, W)
+        valid = target != VOID
+        fg = (target == 1) & valid
+        counts += torch.tensor(
+            [(pred & fg).sum().item(), (pred & ~fg & valid).sum().item(), (~pred & fg).sum().item()],
+            dtype=torch.float64,
+        )
+    if dist.world_size() > 1:
+        counts = dist.all_reduce_sum(counts.to(device)).cpu()
+    tp, fp, fn = counts.tolist()
+    return tp / (tp + fp + fn) if tp + fp + fn > 0 else float("nan")
+
+
+def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    """Train the L-Net (Eq. 1); returns its checkpoint. Skips when finished, resumes from the last
+    finished epoch when interrupted; the final weights are those of the best hold-out epoch."""
+    final = run.checkpoint(STAGE)
+    if final.exists():
+        log.info("lnet: %s exists, skipping", final)
+        return final
+    tc = cfg.lnet
+    seed_everything(cfg.seed)
+    device = dist.local_device(cfg.device)
+    pairs, held = lnet_pairs(cfg, data, split)
+    if not pairs:
+        raise ValueError(f"split {split.name} leaves no strong training image with a mask for the L-Net")
+    held_pairs = [(s.image, s.mask) for s in held]
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
+    ds = PairSet(pairs, tf, target=binarize)
+    loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
+    model = prepare(build_model(tc.backbone, 1, tc.pretrained), device)
+    opt = sgd(model, tc.lr, tc.momentum, tc.weight_decay)
+    start, best_iou, best_model, best_epoch = 0, -1.0, None, -1
+    state = resume_state(run.state(STAGE))
+    if state is not None:
+        unwrap(model).load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = state["epoch"] + 1
+        best_iou, best_model, best_epoch = state["best_iou"], state["best_model"], state["best_epoch"]
+    tlog = JsonlLog(run.train_log(STAGE), fresh=state is None)
+    total = tc.epochs * len(loader)
+    log.info(
+        "lnet: %d training images (%d extra strong), %d held out, %d epochs on %s",
+        len(ds),
+        len(data.extra_strong),
+        len(held_pairs),
+        tc.epochs,
+        device,
+    )
+    for epoch in range(start, tc.epochs):
+        model.train()
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        t0, losses = time.time(), []
+        for it, (images, masks, _) in enumerate(loader):
+            set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
+            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+            with autocast(device, tc.amp):
+                logits = upsample(model(images), masks.shape[-2:])  # (B, 1, H, W)
+            loss = lnet_loss(logits.float(), masks)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        seconds = time.time() - t0
+        iou = foreground_iou(unwrap(model), held_pairs, device, tc.amp) if held_pairs else float("nan")
+        # Keep the best hold-out epoch; when the hold-out cannot score (none, or no pixel), the latest.
+        if not math.isfinite(iou) or iou >= best_iou:
+            best_iou, best_epoch = (iou if math.isfinite(iou) else -1.0), epoch
+            best_model = copy.deepcopy(unwrap(model).state_dict())
+        tlog.write(
+            epoch=epoch,
+            loss=sum(losses) / max(len(losses), 1),
+            holdout_fg_iou=iou,
+            best_epoch=best_epoch,
+            seconds=round(seconds, 1),
+        )
+        save_state(
+            run.state(STAGE),
+            model=unwrap(model).state_dict(),
+            optimizer=opt.state_dict(),
+            epoch=epoch,
+            best_iou=best_iou,
+            best_model=best_model,
+            best_epoch=best_epoch,
+        )
+    if dist.is_main():
+        if best_model is not None:
+            unwrap(model).load_state_dict(best_model)
+        save_checkpoint(
+            final,
+            checkpoint_dict(model, tc.backbone, 1, epoch=best_epoch, holdout_fg_iou=best_iou),
+        )
+        run.state(STAGE).unlink(missing_ok=True)
+    dist.barrier()
+    return final
