@@ -91,7 +91,7 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
 def read_image(path: str | Path) -> np.ndarray:
     """(H, W, 3) uint8 RGB."""
     with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+        return np.array(img.convert("RGB"))
 
 
 def read_label(path: str | Path) -> np.ndarray:
@@ -102,7 +102,7 @@ def read_label(path: str | Path) -> np.ndarray:
                 f"{path} is a {img.mode} image, not an index PNG; label maps must hold class indices "
                 "(palette 'P' or greyscale 'L' mode)"
             )
-        return np.asarray(img).astype(np.uint8)
+        return np.array(img, dtype=np.uint8)
 
 
 def save_checkpoint(path: str | Path, obj: dict[str, Any]) -> Path:
