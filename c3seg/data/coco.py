@@ -166,9 +166,10 @@ def shared_categories(names: tuple[str, ...], classes: tuple[str, ...]) -> list[
     return [k for k, n in enumerate(names) if COCO_TO_VOC.get(n, n).replace(" ", "").lower() in wanted]
 
 
-def load_coco_extra_strong(path: str | None, cfg: DataConfig, classes: tuple[str, ...]) -> list[Sample]:
-    """COCO train images with none of `classes`' categories: split 4's strong images."""
-    found = find_coco(path or ".", "train")
+def split4_image_ids(path: str | Path, classes: tuple[str, ...]) -> tuple[Any, Path, Path, list[int]]:
+    """(api, annotation json, image folder, ids): COCO train images with annotations, none of
+    them of a category in `classes` (a VOC class list must match COCO_VOC_INDICES)."""
+    found = find_coco(path, "train")
     if found is None:
         raise FileNotFoundError(f"{path} has no annotations/instances_train{{2017,2014}}.json")
     ann, images = found
@@ -190,8 +191,14 @@ def load_coco_extra_strong(path: str | None, cfg: DataConfig, classes: tuple[str
         len(shared),
         PAPER_SPLIT4_IMAGES,
     )
+    return api, ann, images, keep
+
+
+def load_coco_extra_strong(path: str | None, cfg: DataConfig, classes: tuple[str, ...]) -> list[Sample]:
+    """COCO train images with none of `classes`' categories: split 4's strong images."""
+    api, ann, images, keep = split4_image_ids(path or ".", classes)
     out = mask_cache(ann, cfg)
-    write_masks(api, keep, value, out)
+    write_masks(api, keep, coco_classes(api)[1], out)
     return [Sample(str(i), images / api.imgs[i]["file_name"], out / f"{i}.png", ()) for i in keep]
 
 
