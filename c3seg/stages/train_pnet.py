@@ -1,0 +1,267 @@
+"""`train-pnet`: adversarial refinement of the segmentation net with the P-Net (Fig. 4, Eq. 3-5).
+
+1. Start the segmentation net S from method "lnet" (strong GT + self-diffusion pseudo labels).
+2. Pre-train the P-Net P on strong images only, S fixed (Eq. 5):
+       min_P  J_b(1, P(I ⊗ L_I)) + J_b(0, P(I ⊗ S(I)))
+3. Fine-tune both on every training image of "lnet" (label maps L_I = strong GT or pseudo labels),
+   alternating per batch: Eq. 5 for P, then Eq. 4 for S:
+       min_S  J_m(L_I, S(I)) + λ J_b(1, P(I ⊗ S(I)))
+   (⊗ = the product encoding, `c3seg.models.pnet.product_encoding`).
+4. The segmentation checkpoint is chosen by mIoU on the strong hold-out (`splits.holdout`, never
+   trained on by train-seg or here), evaluated before fine-tuning (epoch 0 = the lnet model) and
+   every `pnet.eval_every` epochs; the best is kept, so fine-tuning never returns a worse model on
+   the hold-out than it started from. Weak masks are never used to choose anything.
+
+Outputs: seg/pnet/model.pt (what `evaluate` reports as "pnet"), pnet/model.pt (the P-Net at the
+chosen epoch), seg/pnet/log.jsonl (per epoch: discriminator loss and accuracy on real and fake,
+segmentation losses, hold-out mIoU).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from c3seg import distributed as dist
+from c3seg.config import Config
+from c3seg.data.torchdata import PairSet
+from c3seg.data.transforms import train_transform
+from c3seg.data.types import SegData
+from c3seg.io import load_checkpoint, save_checkpoint
+from c3seg.metrics import mean_iou
+from c3seg.models import build_model
+from c3seg.models.common import upsample
+from c3seg.models.pnet import PNet, label_maps, pnet_input
+from c3seg.run import Run
+from c3seg.splits import SplitSet, holdout, partition
+from c3seg.stages.evaluate import evaluate_model
+from c3seg.stages.train_seg import method_pairs
+from c3seg.train_utils import (
+    JsonlLog,
+    autocast,
+    checkpoint_dict,
+    make_loader,
+    prepare,
+    resume_state,
+    save_state,
+    seed_everything,
+    unwrap,
+)
+
+log = logging.getLogger(__name__)
+
+STAGE = "seg/pnet"
+DISC_STAGE = "pnet"
+
+
+def make_optimizer(
+    params: Any, name: str, lr: float, momentum: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    """'sgd' (the paper's) or 'adam' (betas 0.5, 0.999: the usual setting for adversarial training)."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999), weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; use sgd or adam")
+
+
+def holdout_pairs(cfg: Config, data: SegData, split: SplitSet) -> list[tuple[Path, Path | None]]:
+    """(image, GT mask) of the strong hold-out: the only images that choose the checkpoint."""
+    strong, _ = partition(data, split)
+    _, held = holdout(strong, cfg.data.holdout)
+    if not held:
+        raise ValueError("the strong hold-out is empty; set data.holdout > 0 to choose the P-Net checkpoint")
+    return [(s.image, s.mask) for s in held]
+
+
+def discriminator_step(
+    seg_probs: torch.Tensor,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    pnet: nn.Module,
+    opt: torch.optim.Optimizer,
+    size: int,
+    amp: tuple[torch.device, bool],
+) -> dict[str, float]:
+    """One P-Net update with Eq. 5 on a batch; seg_probs (B, C, H, W) is detached here.
+
+    Real and fake go through the P-Net in one batch (one forward for DDP)."""
+    probs = seg_probs.detach()
+    real = pnet_input(images, label_maps(masks, probs), size)  # (B, 3C, S, S), label 1
+    fake = pnet_input(images, probs, size)  # (B, 3C, S, S), label 0
+    b = images.shape[0]
+    with autocast(*amp):
+        logits = pnet(torch.cat([real, fake])).float()  # (2B,)
+    loss_real = F.binary_cross_entropy_with_logits(logits[:b], torch.ones(b, device=logits.device))
+    loss_fake = F.binary_cross_entropy_with_logits(logits[b:], torch.zeros(b, device=logits.device))
+    opt.zero_grad(set_to_none=True)
+    (loss_real + loss_fake).backward()  # Eq. 5
+    opt.step()
+    return {
+        "d_loss_real": loss_real.item(),
+        "d_loss_fake": loss_fake.item(),
+        "d_acc_real": (logits[:b] > 0).float().mean().item(),
+        "d_acc_fake": (logits[b:] < 0).float().mean().item(),
+    }
+
+
+def run_epoch(
+    cfg: Config,
+    loader: torch.utils.data.DataLoader,
+    seg: nn.Module,
+    pnet: nn.Module,
+    opt_p: torch.optim.Optimizer,
+    opt_s: torch.optim.Optimizer | None,
+    device: torch.device,
+) -> dict[str, float]:
+    """One epoch. opt_s None: P-Net pre-training with S fixed (Eq. 5); otherwise fine-tuning,
+    alternating Eq. 5 (P) and Eq. 4 (S) per batch. Returns epoch means."""
+    pc, amp = cfg.pnet, (device, cfg.seg.amp)
+    seg.train(opt_s is not None)
+    pnet.train()
+    sums: dict[str, float] = {}
+    n = 0
+    for images, masks, _ in loader:
+        images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+        with torch.set_grad_enabled(opt_s is not None), autocast(*amp):
+            logits = upsample(seg(images), masks.shape[-2:]).float()  # (B, C, H, W)
+        probs = torch.softmax(logits, 1)  # (B, C, H, W)
+        row = discriminator_step(probs, images, masks, pnet, opt_p, pc.input_size, amp)
+        if opt_s is not None:
+            ce = F.cross_entropy(logits, masks, ignore_index=255)  # J_m
+            disc = unwrap(pnet)  # P is fixed in this step: no DDP reduction, no weight gradients
+            disc.requires_grad_(False)
+            with autocast(*amp):
+                fooled = disc(pnet_input(images, probs, pc.input_size)).float()  # (B,)
+            disc.requires_grad_(True)
+            adv = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))  # J_b(1, P(S(I)))
+            opt_s.zero_grad(set_to_none=True)
+            (ce + pc.lam * adv).backward()  # Eq. 4
+            opt_s.step()
+            row.update(seg_ce=ce.item(), seg_adv=adv.item())
+        for k, v in row.items():
+            sums[k] = sums.get(k, 0.0) + v
+        n += 1
+    out = {k: v / max(n, 1) for k, v in sums.items()}
+    out["d_loss"] = 0.5 * (
+        out.get("d_loss_real", 0.0) + out.get("d_loss_fake", 0.0)
+    )  # mean J_b; chance = 0.69
+    return out
+
+
+def holdout_miou(seg: nn.Module, pairs: list, cfg: Config, data: SegData, device: torch.device) -> float:
+    cm = evaluate_model(unwrap(seg), pairs, data.num_classes, device, cfg.seg.amp)
+    return 100.0 * mean_iou(cm.iou())
+
+
+def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    """The `train-pnet` stage; returns the segmentation checkpoint of method "pnet". Skips when it
+    exists, resumes from the last finished epoch (pre-training and fine-tuning count as one run of
+    pretrain_epochs + finetune_epochs epochs)."""
+    final = run.checkpoint(STAGE)
+    if final.exists():
+        log.info("pnet: %s exists, skipping", final)
+        return final
+    start_ckpt = run.checkpoint(run.seg_stage("lnet"))
+    if not start_ckpt.exists():
+        raise FileNotFoundError(
+            f"{start_ckpt} does not exist; train-pnet starts from the lnet segmentation net: run "
+            "'c3seg run --stages train-seg methods=lnet' (after make-labels) first"
+        )
+    pc = cfg.pnet
+    seed_everything(cfg.seed)
+    device = dist.local_device(cfg.device)
+    ck = load_checkpoint(start_ckpt)
+    backbone = ck["backbone"]
+    seg = build_model(backbone, data.num_classes)
+    seg.load_state_dict(ck["model"])
+    seg = prepare(seg, device)
+    pnet = prepare(PNet(data.num_classes, pc.input_size), device)
+    opt_s = make_optimizer(seg.parameters(), pc.optim_seg, pc.lr_seg, cfg.seg.momentum, cfg.seg.weight_decay)
+    opt_p = make_optimizer(pnet.parameters(), pc.optim_pnet, pc.lr_pnet, 0.9, 0.0)
+
+    transform = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
+    strong_set = PairSet(method_pairs(cfg, run, data, split, "strong-only"), transform)  # hold-out excluded
+    all_set = PairSet(method_pairs(cfg, run, data, split, "lnet"), transform)
+    strong_loader = make_loader(strong_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
+    all_loader = make_loader(all_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
+    held = holdout_pairs(cfg, data, split)
+
+    start, best = 0, None
+    state = resume_state(run.state(STAGE))
+    if state is not None:
+        unwrap(seg).load_state_dict(state["seg"])
+        unwrap(pnet).load_state_dict(state["pnet"])
+        opt_s.load_state_dict(state["opt_seg"])
+        opt_p.load_state_dict(state["opt_pnet"])
+        start, best = state["epoch"] + 1, state["best"]
+    tlog = JsonlLog(run.train_log(STAGE), fresh=state is None)
+    if best is None:  # epoch 0: the lnet model itself is the first candidate
+        miou = holdout_miou(seg, held, cfg, data, device)
+        best = {"epoch": 0, "miou": miou, "seg": copy.deepcopy(unwrap(seg).state_dict()), "pnet": None}
+        tlog.write(phase="start", epoch=0, holdout_miou=miou)
+    log.info(
+        "pnet: %d strong images for pre-training, %d for fine-tuning, %d hold-out images; %d + %d epochs on %s",
+        len(strong_set), len(all_set), len(held), pc.pretrain_epochs, pc.finetune_epochs, device,
+    )  # fmt: skip
+    total = pc.pretrain_epochs + pc.finetune_epochs
+    for epoch in range(start, total):
+        finetune = epoch >= pc.pretrain_epochs
+        loader = all_loader if finetune else strong_loader
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        t0 = time.time()
+        row: dict[str, Any] = run_epoch(cfg, loader, seg, pnet, opt_p, opt_s if finetune else None, device)
+        ft_epoch = epoch - pc.pretrain_epochs + 1  # 1-based fine-tuning epoch
+        if finetune and (ft_epoch % max(pc.eval_every, 1) == 0 or epoch == total - 1):
+            row["holdout_miou"] = miou = holdout_miou(seg, held, cfg, data, device)
+            if miou > best["miou"]:
+                best = {
+                    "epoch": ft_epoch,
+                    "miou": miou,
+                    "seg": copy.deepcopy(unwrap(seg).state_dict()),
+                    "pnet": copy.deepcopy(unwrap(pnet).state_dict()),
+                }
+        tlog.write(
+            phase="finetune" if finetune else "pretrain",
+            epoch=ft_epoch if finetune else epoch + 1,
+            **row,
+            seconds=round(time.time() - t0, 1),
+        )
+        save_state(
+            run.state(STAGE),
+            seg=unwrap(seg).state_dict(),
+            pnet=unwrap(pnet).state_dict(),
+            opt_seg=opt_s.state_dict(),
+            opt_pnet=opt_p.state_dict(),
+            epoch=epoch,
+            best=best,
+        )
+    if dist.is_main():
+        log.info("pnet: chose fine-tuning epoch %d (hold-out mIoU %.1f)", best["epoch"], best["miou"])
+        unwrap(seg).load_state_dict(best["seg"])
+        save_checkpoint(
+            run.checkpoint(DISC_STAGE),
+            {
+                "model": best["pnet"] or unwrap(pnet).state_dict(),
+                "num_classes": data.num_classes,
+                "input_size": pc.input_size,
+                "epoch": best["epoch"],
+            },
+        )
+        save_checkpoint(
+            final,
+            checkpoint_dict(
+                seg, backbone, data.num_classes, method="pnet", epoch=best["epoch"], holdout_miou=best["miou"]
+            ),
+        )
+        run.state(STAGE).unlink(missing_ok=True)
+    dist.barrier()
+    return final
