@@ -75,7 +75,7 @@ def prepare(model: nn.Module, device: torch.device) -> nn.Module:
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     if dist.world_size() > 1:
-        if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        if device.type == "cuda" and any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
