@@ -176,7 +176,7 @@ def split4_image_ids(path: str | Path, classes: tuple[str, ...]) -> tuple[Any, P
     api = load_api(ann)
     names, value = coco_classes(api)
     shared = shared_categories(names[1:], classes)
-    if len(classes) == 21 and tuple(shared) != COCO_VOC_INDICES:
+    if len(classes) == 21 and len(names) == 81 and tuple(shared) != COCO_VOC_INDICES:
         raise ValueError(f"{ann}: VOC categories found at {shared}, expected {list(COCO_VOC_INDICES)}")
     excluded = {k + 1 for k in shared}  # mask values of the shared categories
     keep = [
