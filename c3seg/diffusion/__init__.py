@@ -1,0 +1,97 @@
+"""Self-diffusion (Eq. 2): CAM seeds spread over a superpixel graph conditioned on M.
+
+    label = diffuse_labels(image, m, cams, class_ids, cfg.labels)   # (H, W) uint8 class indices
+
+Per image: CIELAB -> superpixels -> per-superpixel means (bincount) -> adjacency from neighbouring
+pixel pairs -> affinities z_ij (Eq. 2) -> one sparse LU for all classes -> labels painted back.
+Pure numpy/scipy (no torch), so it runs in worker processes with one BLAS thread each.
+
+Default formulation: "clamped" (seeds = 1, other seeds and confident background = 0, harmonic
+solution on free nodes). Measured with `c3seg bench diffusion` on generated 500x375 scenes with
+simulated M and CAMs, thresholds calibrated on separate scenes: clamped 80.9 mIoU vs ranking
+78.8 (diffusion without M: 73.0); make-labels also records both formulations' calibrated mIoU on
+the strong images of the run in labels/calibration.json. Clamped is also parameter-free (no α) and
+gives probabilities that sum to one with the background, so `min_q` means the same on every image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from c3seg.config import LabelConfig
+from c3seg.diffusion.graph import ImageGraph, affinities, build_graph, features, laplacian, weight_matrix
+from c3seg.diffusion.solve import anchors, assign, class_scores
+from c3seg.diffusion.superpixels import superpixels, to_lab
+
+SOURCES = ("diffusion", "diffusion-no-m", "lnet-cam", "cam-threshold")
+
+
+def image_graph(image: np.ndarray, m: np.ndarray, cams: np.ndarray, cfg: LabelConfig) -> ImageGraph:
+    """image (H, W, 3) uint8, m (H, W), cams (K, H, W) -> superpixels and their mean features."""
+    lab = to_lab(image)
+    sp, n = superpixels(lab, cfg)
+    return build_graph(lab, m, cams, sp, n)
+
+
+def label_graph(g: ImageGraph, cfg: LabelConfig, use_m: bool = True) -> np.ndarray:
+    """Eq. 2 on the graph: (n,) superpixel labels, 0 = background, 1 + k = k-th image class."""
+    w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, cfg.sigma))
+    seeds, background = anchors(g.cams, g.m, cfg)
+    scores = class_scores(w, laplacian(w), seeds, background, g.cams.shape[1], cfg)
+    return assign(scores, cfg.min_q)
+
+
+def paint(sp_labels: np.ndarray, sp: np.ndarray, class_ids: np.ndarray | list[int]) -> np.ndarray:
+    """(n,) labels in 0..K -> (H, W) uint8 dataset class indices (0 background)."""
+    lut = np.concatenate([[0], np.asarray(class_ids, dtype=np.int64)]).astype(np.uint8)
+    return lut[sp_labels][sp]
+
+
+def diffuse_labels(
+    image: np.ndarray,
+    m: np.ndarray,
+    cams: np.ndarray,
+    class_ids: list[int],
+    cfg: LabelConfig,
+    use_m: bool = True,
+) -> np.ndarray:
+    """Self-diffusion pseudo label (H, W) uint8 of one image from M (H, W) and its classes' CAMs (K, H, W)."""
+    g = image_graph(image, m, cams, cfg)
+    return paint(label_graph(g, cfg, use_m), g.sp, class_ids)
+
+
+def lnet_cam_labels(m: np.ndarray, cams: np.ndarray, class_ids: list[int], fg_threshold: float) -> np.ndarray:
+    """L-Net x CAM without diffusion: argmax_c A^c among the image's classes where M > threshold."""
+    if len(class_ids) == 0:
+        return np.zeros(m.shape, np.uint8)
+    ids = np.asarray(class_ids, dtype=np.uint8)
+    return np.where(m > fg_threshold, ids[cams.argmax(axis=0)], 0).astype(np.uint8)
+
+
+def cam_threshold_labels(cams: np.ndarray, class_ids: list[int], threshold: float) -> np.ndarray:
+    """The weakly supervised CAM baseline: argmax CAM where the largest CAM > threshold."""
+    if len(class_ids) == 0:
+        return np.zeros(cams.shape[1:], np.uint8)
+    ids = np.asarray(class_ids, dtype=np.uint8)
+    return np.where(cams.max(axis=0) > threshold, ids[cams.argmax(axis=0)], 0).astype(np.uint8)
+
+
+def all_sources(
+    image: np.ndarray,
+    m: np.ndarray,
+    cams: np.ndarray,
+    class_ids: list[int],
+    cfg: LabelConfig,
+    cfg_no_m: LabelConfig | None = None,
+) -> dict[str, np.ndarray]:
+    """Every label source of SOURCES for one image; the superpixels are computed once.
+
+    `cfg_no_m` holds the thresholds calibrated for diffusion without M (default: `cfg`)."""
+    g = image_graph(image, m, cams, cfg)
+    no_m = cfg_no_m or cfg
+    return {
+        "diffusion": paint(label_graph(g, cfg, use_m=True), g.sp, class_ids),
+        "diffusion-no-m": paint(label_graph(g, no_m, use_m=False), g.sp, class_ids),
+        "lnet-cam": lnet_cam_labels(m, cams, class_ids, cfg.fg_threshold),
+        "cam-threshold": cam_threshold_labels(cams, class_ids, cfg.cam_threshold),
+    }

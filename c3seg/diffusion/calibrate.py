@@ -1,0 +1,113 @@
+"""Choosing the thresholds of self-diffusion on STRONG images (their masks may be used).
+
+For each strong calibration image the superpixels and features are computed once; every grid
+point then costs one sparse LU (Eq. 2) and a superpixel-level confusion matrix (superpixel x
+ground-truth class histogram), so a full grid search is a few hundred milliseconds per image.
+The confusion matrices are summed over images and the grid point with the best mIoU wins.
+Weak images' masks are never touched here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any
+
+import numpy as np
+
+from c3seg.config import LabelConfig
+from c3seg.diffusion import cam_threshold_labels, image_graph
+from c3seg.diffusion.graph import ImageGraph, affinities, features, laplacian, weight_matrix
+from c3seg.diffusion.solve import anchors, assign, class_scores
+
+SOLVE_GRID = {
+    "sigma": (0.1, 0.2, 0.4),
+    "seed_threshold": (0.3, 0.5, 0.7),
+    "bg_fg_threshold": (0.1, 0.2, 0.35),
+    "bg_cam_threshold": (0.1, 0.25),
+}
+MIN_Q_GRID = (0.2, 0.35, 0.5, 0.65)  # free: no extra solve
+CAM_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+METHODS = ("clamped", "ranking")
+
+
+def candidates(method: str) -> list[tuple[str, bool, dict[str, float]]]:
+    """Every (method, use_m, params) grid point of the diffusion sources, method first."""
+    out = []
+    for meth, use_m in [(method, True), *[(m, True) for m in METHODS if m != method], (method, False)]:
+        for vals in itertools.product(*SOLVE_GRID.values(), MIN_Q_GRID):
+            out.append((meth, use_m, dict(zip([*SOLVE_GRID, "min_q"], vals, strict=True))))
+    return out
+
+
+def _confusion(pred: np.ndarray, counts: np.ndarray, c: int) -> np.ndarray:
+    """pred (n,) dataset classes per superpixel, counts (n, C) GT histogram -> (C, C) truth x pred."""
+    return counts.T @ np.eye(c, dtype=np.int64)[pred]
+
+
+def image_confusions(
+    image: np.ndarray,
+    m: np.ndarray,
+    cams: np.ndarray,
+    class_ids: list[int],
+    gt: np.ndarray,
+    num_classes: int,
+    cfg: LabelConfig,
+) -> np.ndarray:
+    """(len(candidates) + len(CAM_GRID), C, C) confusion matrices of one strong image."""
+    g: ImageGraph = image_graph(image, m, cams, cfg)
+    c = num_classes
+    valid = gt.ravel() < c
+    counts = np.bincount(g.sp.ravel()[valid] * c + gt.ravel()[valid], minlength=g.n * c).reshape(g.n, c)
+    lut = np.concatenate([[0], np.asarray(class_ids, dtype=np.int64)])
+    out = []
+    cached: dict[tuple, np.ndarray] = {}
+    for meth, use_m, p in candidates(cfg.method):
+        key = (meth, use_m, *(p[k] for k in SOLVE_GRID))
+        if key not in cached:
+            pc = dataclasses.replace(cfg, method=meth, **{k: p[k] for k in SOLVE_GRID})
+            w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, pc.sigma))
+            seeds, bg = anchors(g.cams, g.m, pc)
+            cached[key] = class_scores(w, laplacian(w), seeds, bg, g.cams.shape[1], pc)
+        out.append(_confusion(lut[assign(cached[key], p["min_q"])], counts, c))
+    gt_valid = gt.ravel()[valid].astype(np.int64)
+    for thr in CAM_GRID:
+        pred = cam_threshold_labels(cams, class_ids, thr).ravel()[valid].astype(np.int64)
+        out.append(np.bincount(gt_valid * c + pred, minlength=c * c).reshape(c, c))
+    return np.stack(out)
+
+
+def miou(conf: np.ndarray) -> float:
+    """Mean IoU (in %) over classes present in truth or prediction, as c3seg.metrics."""
+    tp = np.diag(conf).astype(np.float64)
+    union = conf.sum(0) + conf.sum(1) - tp
+    return float(100 * (tp[union > 0] / union[union > 0]).mean()) if (union > 0).any() else float("nan")
+
+
+def choose(total: np.ndarray, method: str, n_images: int) -> dict[str, Any]:
+    """Pick the best grid points from the summed confusions (same order as image_confusions)."""
+    cands = candidates(method)
+    scores = [miou(total[i]) for i in range(len(total))]
+    result: dict[str, Any] = {"images": n_images, "method": method, "formulations": {}, "sources": {}}
+    for meth, use_m, name in [(m, True, m) for m in METHODS] + [(method, False, "no-m")]:
+        idx = [i for i, (mm, u, _) in enumerate(cands) if mm == meth and u == use_m]
+        best = max(idx, key=lambda i: np.nan_to_num(scores[i], nan=-1))
+        entry = {"miou": round(scores[best], 2), "params": cands[best][2]}
+        result["formulations"][name] = entry
+    result["sources"]["diffusion"] = result["formulations"][method]
+    result["sources"]["diffusion-no-m"] = result["formulations"]["no-m"]
+    cam_scores = [scores[len(cands) + i] for i in range(len(CAM_GRID))]
+    best_cam = int(np.nanargmax(cam_scores))
+    result["sources"]["cam-threshold"] = {
+        "miou": round(cam_scores[best_cam], 2),
+        "params": {"cam_threshold": CAM_GRID[best_cam]},
+    }
+    return result
+
+
+def calibrated(cfg: LabelConfig, calib: dict[str, Any], source: str) -> LabelConfig:
+    """cfg with the thresholds chosen for `source` ('diffusion', 'diffusion-no-m', ...)."""
+    return dataclasses.replace(cfg, **calib["sources"][source]["params"])
+
+
+__all__ = ["CAM_GRID", "METHODS", "calibrated", "candidates", "choose", "image_confusions", "miou"]

@@ -1,0 +1,213 @@
+"""make-labels: pseudo labels L_w for weak training images by self-diffusion (Eq. 2, Fig. 3).
+
+For every weak training image: M from the L-Net and the CAMs of its image-level classes (network
+forward passes, batched by equal size, in this process on cfg.device); then superpixels, the
+graph and Eq. 2 in a pool of `labels.workers` CPU processes (c3seg.diffusion). Four sources are
+written, one folder each (run.labels_dir): diffusion, diffusion-no-m, lnet-cam, cam-threshold.
+
+Thresholds are calibrated on STRONG training images against their masks (labels/calibration.json);
+weak images' masks are read only by the final evaluation (labels/<source>/quality.json), after
+every label exists. Resumable (existing PNGs are skipped) and shardable (labels.shard = "i/n").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing as mp
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from c3seg.config import Config, LabelConfig
+from c3seg.data.transforms import normalize
+from c3seg.data.types import Sample, SegData
+from c3seg.diffusion import SOURCES
+from c3seg.diffusion.calibrate import calibrated, choose, image_confusions
+from c3seg.diffusion.worker import Task, limit_threads, run_task
+from c3seg.distributed import local_device
+from c3seg.infer import class_activation_maps, foreground_prob
+from c3seg.io import read_image, read_json, read_label, write_json
+from c3seg.metrics import ConfusionMatrix, mean_iou
+from c3seg.run import Run
+from c3seg.splits import SplitSet, class_ids, partition
+from c3seg.train_utils import load_model
+
+log = logging.getLogger(__name__)
+CALIB_KEYS = ("method", "superpixels", "n_segments", "compactness", "slic_iters", "alpha")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    i, _, n = text.partition("/")
+    if not (i.isdigit() and n.isdigit()) or not 0 <= int(i) < int(n):
+        raise ValueError(f"labels.shard must look like i/n with 0 <= i < n, got {text!r}")
+    return int(i), int(n)
+
+
+def load_nets(run: Run, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(L-Net, CAM net) from the run folder; fails with the stage to run first."""
+    for stage in ("lnet", "cam"):
+        if not run.checkpoint(stage).exists():
+            raise FileNotFoundError(
+                f"{run.checkpoint(stage)} is missing; run 'c3seg run --stages train-{stage}' first"
+            )
+    return load_model(run.checkpoint("lnet"), device), load_model(run.checkpoint("cam"), device)
+
+
+def network_maps(
+    nets: tuple[torch.nn.Module, torch.nn.Module],
+    samples: Sequence[Sample],
+    batch_size: int,
+    device: torch.device,
+) -> Iterator[tuple[Sample, np.ndarray, np.ndarray, np.ndarray]]:
+    """(sample, image (H, W, 3) uint8, M (H, W), CAMs of its classes (K, H, W)); equal sizes batched."""
+    lnet, cam_net = nets
+    batch: list[tuple[Sample, np.ndarray]] = []
+
+    def flush() -> Iterator[tuple[Sample, np.ndarray, np.ndarray, np.ndarray]]:
+        x = normalize(torch.from_numpy(np.stack([im for _, im in batch])).permute(0, 3, 1, 2).to(device))
+        m = foreground_prob(lnet, x).cpu().numpy()  # (B, H, W)
+        cams = class_activation_maps(cam_net, x).cpu().numpy()  # (B, C-1, H, W)
+        for (s, im), mb, cb in zip(batch, m, cams, strict=True):
+            yield s, im, mb, cb[[c - 1 for c in s.labels]]  # image-level labels only
+        batch.clear()
+
+    for s in samples:
+        im = read_image(s.image)
+        if batch and (im.shape != batch[0][1].shape or len(batch) >= batch_size):
+            yield from flush()
+        batch.append((s, im))
+    if batch:
+        yield from flush()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor | None:
+    if workers <= 1:
+        return None
+    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=limit_threads)
+
+
+def _drain(pending: list[Future], keep: int, bar: tqdm | None = None) -> list[Any]:
+    out = []
+    while len(pending) > keep:
+        out.append(pending.pop(0).result())
+        if bar is not None:
+            bar.update(1)
+    return out
+
+
+def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: Any, device: Any) -> dict:
+    """Grid-search the thresholds on strong training images (their masks); cached in the run folder."""
+    path = run.labels_dir("diffusion").parent / "calibration.json"
+    lc = cfg.labels
+    key = {k: getattr(lc, k) for k in CALIB_KEYS}
+    if path.exists() and read_json(path).get("settings") == key:
+        return read_json(path)
+    step = max(len(strong) // max(lc.calib_images, 1), 1)
+    subset = [s for s in strong if s.mask is not None][::step][: lc.calib_images]
+    if not subset:
+        raise ValueError("calibration needs strong training images with masks; set labels.calibrate=false")
+    log.info("calibrating thresholds on %d strong images", len(subset))
+    pool, pending, total = _pool(lc.workers), [], 0
+    with limit_context():
+        for s, im, m, cams in network_maps(nets, subset, lc.batch_size, device):
+            args = (im, m, cams, list(s.labels), read_label(s.mask), data.num_classes, lc)
+            pending.append(pool.submit(image_confusions, *args) if pool else _done(image_confusions(*args)))
+            total = total + sum(_drain(pending, 2 * lc.workers))
+        total = total + sum(_drain(pending, 0))
+    if pool:
+        pool.shutdown()
+    result = choose(total, lc.method, len(subset)) | {"settings": key}
+    write_json(path, result)
+    log.info("calibration: %s", {k: v["miou"] for k, v in result["formulations"].items()})
+    return result
+
+
+def _done(value: Any) -> Future:
+    f: Future = Future()
+    f.set_result(value)
+    return f
+
+
+def limit_context() -> Any:
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
+def source_configs(lc: LabelConfig, calib: dict | None) -> tuple[LabelConfig, LabelConfig]:
+    """(config of diffusion, of diffusion-no-m); both carry the calibrated CAM threshold."""
+    if calib is None:
+        return lc, lc
+    cam = calib["sources"]["cam-threshold"]["params"]
+    return (
+        dataclasses.replace(calibrated(lc, calib, "diffusion"), **cam),
+        dataclasses.replace(calibrated(lc, calib, "diffusion-no-m"), **cam),
+    )
+
+
+def label_quality(run: Run, data: SegData, split: SplitSet, weak: list[Sample], source: str) -> dict:
+    """Pseudo-label IoU (%) of one source on the weak training images (EVALUATION ONLY)."""
+    cm = ConfusionMatrix(data.num_classes)
+    scored = [s for s in weak if s.mask is not None]
+    for s in scored:
+        cm.update(read_label(s.mask), read_label(run.label_path(source, s.id)))
+    iou = cm.iou()
+    weak_ids = class_ids(data, split.weak)
+    result = {
+        "source": source,
+        "images": len(scored),
+        "miou": round(100 * mean_iou(iou), 2),
+        "miou_weak": round(100 * mean_iou(iou, weak_ids), 2),
+        "per_class": {
+            n: None if np.isnan(v) else round(100 * float(v), 2) for n, v in zip(data.classes, iou)
+        },
+    }
+    write_json(run.label_quality(source), result)
+    return result
+
+
+def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    """Write every label source for this shard's weak images; evaluate once all of them exist."""
+    lc = cfg.labels
+    shard_i, shard_n = parse_shard(lc.shard)
+    strong, weak = partition(data, split)
+    mine = weak[shard_i::shard_n]
+    todo = [s for s in mine if not all(run.label_path(src, s.id).exists() for src in SOURCES)]
+    log.info("make-labels: %d weak images, shard %s: %d, %d to do", len(weak), lc.shard, len(mine), len(todo))
+    device = local_device(cfg.device)
+    nets: Any = None
+    if todo:
+        nets = load_nets(run, device)
+        calib = calibrate(cfg, run, data, strong, nets, device) if lc.calibrate else None
+        cfg_diff, cfg_no_m = source_configs(lc, calib)
+        pool, pending = _pool(lc.workers), []
+        bar = tqdm(total=len(todo), unit="img", desc="make-labels", dynamic_ncols=True)
+        with limit_context():
+            for s, im, m, cams in network_maps(nets, todo, lc.batch_size, device):
+                outputs = {src: run.label_path(src, s.id) for src in SOURCES}
+                task = Task(im, m, cams, list(s.labels), outputs, cfg_diff, cfg_no_m)
+                pending.append(pool.submit(run_task, task) if pool else _done(run_task(task)))
+                _drain(pending, 2 * lc.workers, bar)
+            _drain(pending, 0, bar)
+        bar.close()
+        if pool:
+            pool.shutdown()
+    missing = sum(not run.label_path(src, s.id).exists() for s in weak for src in SOURCES)
+    if missing:
+        log.info("%d label files of other shards are missing; quality and figures wait for them", missing)
+        return run.labels_dir("diffusion")
+    for src in SOURCES:
+        q = label_quality(run, data, split, weak, src)
+        log.info("pseudo labels %-15s mIoU %.1f (weak classes %.1f)", src, q["miou"], q["miou_weak"])
+    if lc.figure_images > 0 and weak:
+        from c3seg.figures import write_fig3
+
+        nets = nets or load_nets(run, device)
+        write_fig3(run, nets, weak[: lc.figure_images], device)
+    return run.labels_dir("diffusion")

@@ -1,0 +1,88 @@
+"""Self-diffusion (Eq. 2): exactness of the fast solver and behaviour on simple images."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from c3seg.config import LabelConfig
+from c3seg.diffusion import cam_threshold_labels, diffuse_labels, image_graph, lnet_cam_labels
+from c3seg.diffusion.graph import adjacency, affinities, features, laplacian, region_means, weight_matrix
+from c3seg.diffusion.solve import anchors, clamped, clamped_reference, ranking
+from c3seg.diffusion.superpixels import relabel
+from c3seg.diffusion.synthetic import make_scene
+
+
+def _graph_and_anchors(seed=0, k=3):
+    scene = make_scene(np.random.default_rng(seed), k, h=120, w=160)
+    cfg = LabelConfig(n_segments=150)
+    g = image_graph(scene.image, scene.m, scene.cams, cfg)
+    w = weight_matrix(g.n, g.edges, affinities(features(g), g.edges, cfg.sigma))
+    seeds, bg = anchors(g.cams, g.m, dataclasses.replace(cfg, bg_fg_threshold=0.3, bg_cam_threshold=0.3))
+    values = np.zeros((g.n, k))
+    values[seeds >= 0, seeds[seeds >= 0]] = 1
+    return w, laplacian(w), (seeds >= 0) | bg, values
+
+
+def test_laplace_equation_on_free_nodes_and_clamps_on_fixed():
+    w, lap, fixed, values = _graph_and_anchors()
+    assert fixed.any() and (~fixed).any()
+    q = clamped(lap, fixed, values)
+    np.testing.assert_allclose(q[fixed], values[fixed], atol=0)
+    np.testing.assert_allclose((lap @ q)[~fixed], 0, atol=1e-9)  # harmonic: (L q)_free = 0
+    assert q.min() >= -1e-9 and q.max() <= 1 + 1e-9  # maximum principle
+
+
+def test_fast_path_equals_reference_solver():
+    for seed in range(3):
+        _, lap, fixed, values = _graph_and_anchors(seed)
+        np.testing.assert_allclose(clamped(lap, fixed, values), clamped_reference(lap, fixed, values), atol=1e-6)
+
+
+def test_ranking_solves_its_linear_system():
+    w, _, _, values = _graph_and_anchors()
+    q = ranking(w, values, alpha=0.9)
+    d = np.asarray(w.sum(axis=1)).ravel()
+    raw = np.linalg.solve(np.diag(d) - 0.9 * w.toarray(), values)
+    np.testing.assert_allclose(q, raw / raw.max(axis=0), atol=1e-8)
+
+
+def test_adjacency_and_means_are_exact():
+    sp = np.array([[0, 0, 1], [2, 2, 1], [2, 3, 3]])
+    assert adjacency(sp, 4).tolist() == [[0, 1], [0, 2], [1, 2], [1, 3], [2, 3]]
+    means = region_means(sp, 4, np.arange(9, dtype=float).reshape(1, 3, 3))
+    np.testing.assert_allclose(means[:, 0], [0.5, 3.5, 13 / 3, 7.5])
+    assert relabel(np.array([[0, 5], [5, 7]]))[1] == 3
+
+
+@pytest.mark.parametrize("method", ["clamped", "ranking"])
+def test_two_region_image_seeded_region_fills(method):
+    h, w = 90, 120
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:, :60] = (200, 40, 40)
+    image[:, 60:] = (40, 160, 40)
+    image = np.clip(image + np.random.default_rng(0).normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+    m = np.zeros((h, w), np.float32)
+    m[:, :60] = 0.9
+    cams = np.zeros((1, h, w), np.float32)
+    cams[0, 40:50, 20:30] = 1.0  # a small seed inside the left region
+    cfg = LabelConfig(method=method, n_segments=60, seed_threshold=0.5, min_q=0.5)
+    label = diffuse_labels(image, m, cams, [7], cfg)
+    assert (label[:, :55] == 7).mean() > 0.95
+    assert (label[:, 65:] == 0).mean() > 0.95
+
+
+def test_baselines():
+    m = np.array([[0.9, 0.1]])
+    cams = np.array([[[0.8, 0.8]], [[0.2, 0.1]]])
+    assert lnet_cam_labels(m, cams, [3, 5], 0.5).tolist() == [[3, 0]]
+    assert cam_threshold_labels(cams, [3, 5], 0.9).tolist() == [[0, 0]]
+    assert cam_threshold_labels(cams, [3, 5], 0.5).tolist() == [[3, 3]]
+
+
+def test_fast_and_opencv_backends_give_labels():
+    scene = make_scene(np.random.default_rng(1), 2, h=120, w=160)
+    for backend in ("fast", "opencv"):
+        cfg = LabelConfig(superpixels=backend, n_segments=100)
+        label = diffuse_labels(scene.image, scene.m, scene.cams, scene.class_ids, cfg)
+        assert label.shape == (120, 160) and set(np.unique(label)) <= {0, *scene.class_ids}
