@@ -147,6 +147,7 @@ def write_coco(root: Path, year: str = "2017") -> Path:
 
 def write_folder(root: Path, with_csv: bool = True) -> Path:
     """A custom dataset: classes cat/dog/bird; train a (mask), b, c (CSV labels only), val v (mask)."""
+    root.mkdir(parents=True, exist_ok=True)
     (root / "classes.txt").write_text("background\ncat\ndog\nbird\n")
     for k, i in enumerate(["a", "b", "c", "v"]):
         write_image(root / "JPEGImages" / f"{i}.jpg", _image(k))

@@ -87,7 +87,8 @@ def rasterize(api: Any, image_id: int, value: dict[int, int]) -> np.ndarray:
     for a in anns:
         if a.get("iscrowd"):
             mask[api.annToMask(a) > 0] = 255
-    for a in sorted((a for a in anns if not a.get("iscrowd")), key=lambda a: (-a["area"], a["id"])):
+    objs = [a for a in anns if not a.get("iscrowd") and a["category_id"] in value]  # unknown ids: see check
+    for a in sorted(objs, key=lambda a: (-a["area"], a["id"])):
         mask[api.annToMask(a) > 0] = value[a["category_id"]]
     return mask
 
@@ -111,7 +112,10 @@ def write_masks(api: Any, image_ids: list[int], value: dict[int, int], out: Path
 def _labels(api: Any, image_id: int, value: dict[int, int]) -> tuple[int, ...]:
     """Image-level labels: the categories of the image's non-crowd annotations."""
     anns = api.imgToAnns.get(image_id, [])
-    return tuple(sorted({value[a["category_id"]] for a in anns if not a.get("iscrowd")}))
+    # unknown category ids are skipped here and reported by `c3seg data check`
+    return tuple(
+        sorted({value[a["category_id"]] for a in anns if not a.get("iscrowd") and a["category_id"] in value})
+    )
 
 
 def list_coco(path: str | Path, cfg: DataConfig, masks: bool = True) -> Listing:
@@ -219,10 +223,17 @@ def check_annotations(path: str | Path) -> list[str]:
             elif a.get("image_id") not in api.imgs:
                 problems.append(f"{where} refers to unknown image_id {a.get('image_id')}")
             else:
+                info = api.imgs[a["image_id"]]
                 try:
-                    api.annToRLE(a)
-                except Exception as e:  # noqa: BLE001 - pycocotools raises many kinds on bad polygons
+                    shape = api.annToMask(a).shape
+                except Exception as e:  # noqa: BLE001 - pycocotools raises many kinds on bad polygons / RLE
                     problems.append(f"{where} has an undecodable segmentation: {e}")
+                    continue
+                if shape != (info["height"], info["width"]):
+                    problems.append(
+                        f"{where}: segmentation is {shape[0]}x{shape[1]} but image {a['image_id']} "
+                        f"is {info['height']}x{info['width']}"
+                    )
         for info in api.imgs.values():
             f = images / info["file_name"]
             try:

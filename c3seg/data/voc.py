@@ -93,6 +93,17 @@ def train_aug_ids(
     return sorted((set(voc_train) | set(sbd_train) | set(sbd_val)) - set(voc_val))
 
 
+# what a broken .mat file raises (MatReadError is not an OSError)
+MAT_ERRORS = (
+    OSError,
+    ValueError,
+    KeyError,
+    AttributeError,
+    NotImplementedError,
+    scipy.io.matlab.MatReadError,
+)
+
+
 def _aug_mask(i: str, voc_root: Path, sbd: Path | None, out: Path) -> str | None:
     """Write out/<i>.png once (VOC's PNG first, else SBD's .mat); a problem description or None."""
     dst = out / f"{i}.png"
@@ -107,7 +118,7 @@ def _aug_mask(i: str, voc_root: Path, sbd: Path | None, out: Path) -> str | None
             write_label_png(dst, read_sbd_mat(sbd / "cls" / f"{i}.mat"))
         else:
             return f"{i}: no mask in SegmentationClass/ nor in SBD cls/"
-    except (OSError, ValueError, KeyError, AttributeError, NotImplementedError) as e:
+    except MAT_ERRORS as e:
         return f"{i}: cannot build {dst}: {e}"
     return None
 

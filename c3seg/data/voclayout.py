@@ -97,7 +97,9 @@ def read_split(
     return tuple(Sample(i, im, m, lab) for i, im, m, lab in zip(ids, images, masks, labels, strict=False))
 
 
-def samples_from_items(items: Sequence[Item], num_classes: int, cache: Path | None = None) -> tuple[Sample, ...]:
+def samples_from_items(
+    items: Sequence[Item], num_classes: int, cache: Path | None = None
+) -> tuple[Sample, ...]:
     """Samples of listed items; labels not given are derived from the masks (cached in `cache`)."""
     bad = [it for it in items if it.labels is None and (it.mask is None or not it.mask.exists())]
     if bad:
