@@ -36,7 +36,9 @@ def test_laplace_equation_on_free_nodes_and_clamps_on_fixed():
 def test_fast_path_equals_reference_solver():
     for seed in range(3):
         _, lap, fixed, values = _graph_and_anchors(seed)
-        np.testing.assert_allclose(clamped(lap, fixed, values), clamped_reference(lap, fixed, values), atol=1e-6)
+        np.testing.assert_allclose(
+            clamped(lap, fixed, values), clamped_reference(lap, fixed, values), atol=1e-6
+        )
 
 
 def test_ranking_solves_its_linear_system():
