@@ -52,7 +52,7 @@ class TrainConfig:
 class LabelConfig:
     """make-labels: SLIC superpixels + random-walk self-diffusion (Eq. 2); see c3seg.diffusion."""
 
-    method: str = "clamped"  # clamped (seeds=1, confident background=0) | ranking ((D - aW)^-1 y)
+    method: str = "ranking"  # ranking ((D - aW)^-1 y) | clamped (seeds=1, confident background=0)
     superpixels: str = "slic"  # slic | fast (SLIC at half resolution) | opencv (needs opencv-contrib)
     n_segments: int = 600
     compactness: float = 10.0
