@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from c3seg import distributed as dist
 from c3seg.config import Config
@@ -33,16 +34,34 @@ def evaluate_model(
     num_classes: int,
     device: torch.device,
     amp: bool = True,
+    batch_size: int = 16,
+    workers: int = 0,
 ) -> ConfusionMatrix:
-    """One confusion matrix over full images (batch 1: sizes differ); sharded under torchrun."""
+    """One confusion matrix over full images; sharded under torchrun.
+
+    Images are decoded by `workers` processes and consecutive images of equal size are
+    forwarded together, up to `batch_size` (real datasets mix sizes; the benchmark does not)."""
     model.eval()
     cm = ConfusionMatrix(num_classes)
-    ds = PairSet(pairs, eval_transform())
-    for i in range(dist.rank(), len(ds), dist.world_size()):
-        image, mask, _ = ds[i]
-        with autocast(device, amp):
-            prob = segment(model, image[None].to(device))  # (1, C, H, W)
-        cm.update(mask, prob.argmax(1)[0].cpu())
+    mine = list(pairs)[dist.rank() :: dist.world_size()]
+    loader = DataLoader(PairSet(mine, eval_transform()), batch_size=None, num_workers=workers)
+    images: list[torch.Tensor] = []
+    masks: list[torch.Tensor] = []
+
+    def flush() -> None:
+        if images:
+            with autocast(device, amp):
+                pred = segment(model, torch.stack(images).to(device)).argmax(1)  # (B, H, W)
+            cm.update(torch.stack(masks), pred.cpu())
+            images.clear()
+            masks.clear()
+
+    for image, mask, _ in loader:
+        if images and (image.shape != images[0].shape or len(images) == batch_size):
+            flush()
+        images.append(image)
+        masks.append(mask)
+    flush()
     if dist.world_size() > 1:
         cm.mat = dist.all_reduce_sum(cm.mat.to(device)).cpu()
     return cm
@@ -71,7 +90,9 @@ def evaluate_method(cfg: Config, run: Run, data: SegData, method: str) -> dict:
         return read_json(out)
     device = dist.local_device(cfg.device)
     model = load_model(ckpt, device)
-    cm = evaluate_model(model, val_pairs(data.val), data.num_classes, device, cfg.seg.amp)
+    cm = evaluate_model(
+        model, val_pairs(data.val), data.num_classes, device, cfg.seg.amp, workers=cfg.data.workers
+    )
     result = {"method": method, "confusion": cm.mat.tolist(), "iou": cm.iou().tolist()}
     if dist.is_main():
         write_json(out, result)
