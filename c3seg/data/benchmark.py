@@ -153,7 +153,9 @@ def generate_benchmark(
     """Write the benchmark into `folder` (which must not exist) and return it.
 
     Files go to a temporary sibling first, renamed onto `folder` only when every image is written.
-    Small sets (< 4 chunks) are written in this process; larger ones by a pool of `processes`.
+    Small sets (< 4 chunks) are written in this process; larger ones by a pool of `processes`
+    started with 'spawn', so a script that calls this needs the usual `if __name__ == "__main__":`
+    guard.
     """
     folder = Path(folder)
     tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}"
