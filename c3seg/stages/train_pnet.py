@@ -14,7 +14,12 @@
 
 Outputs: seg/pnet/model.pt (what `evaluate` reports as "pnet"), pnet/model.pt (the P-Net at the
 chosen epoch), seg/pnet/log.jsonl (per epoch: discriminator loss and accuracy on real and fake,
-segmentation losses, hold-out mIoU).
+segmentation losses, hold-out mIoU). A healthy P-Net loss (`d_loss`, the mean of the two J_b
+terms; 0.69 = chance) sits around 0.2-0.5; 0.69 with accuracy 1/0 means it learns nothing (seen with
+the paper's SGD 1e-3 on the tiny net), near 0 means it has won and Eq. 4's term saturates.
+
+Settings: `PNetConfig` (the paper's values, lr_seg=1e-5 / lr_pnet=1e-3 with SGD, stay reachable).
+Void pixels (255) of label maps take the prediction's probabilities (`models.pnet.label_maps`).
 """
 
 from __future__ import annotations
