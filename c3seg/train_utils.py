@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from c3seg import distributed as dist
+from c3seg.config import TrainConfig
 from c3seg.io import atomic_path, load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,15 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
         g["lr"] = lr * g.get("lr_mult", 1.0)
 
 
-def sgd(model: nn.Module, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
-    return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum (DeepLab, the paper) or AdamW, from a stage's TrainConfig."""
+    if tc.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay
+        )
+    if tc.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    raise ValueError(f"unknown optimizer {tc.optimizer!r}; use sgd or adamw")
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:

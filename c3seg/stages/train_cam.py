@@ -38,13 +38,13 @@ from c3seg.train_utils import (
     autocast,
     checkpoint_dict,
     make_loader,
+    make_optimizer,
     poly_lr,
     prepare,
     resume_state,
     save_state,
     seed_everything,
     set_lr,
-    sgd,
     unwrap,
 )
 
@@ -114,7 +114,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     held_ds = label_set(held, data.num_classes, eval_transform())
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, k, tc.pretrained), device)
-    opt = sgd(model, tc.lr, tc.momentum, tc.weight_decay)
+    opt = make_optimizer(model, tc)
     start = 0
     state = resume_state(run.state(STAGE))
     if state is not None:

@@ -44,13 +44,13 @@ from c3seg.train_utils import (
     autocast,
     checkpoint_dict,
     make_loader,
+    make_optimizer,
     poly_lr,
     prepare,
     resume_state,
     save_state,
     seed_everything,
     set_lr,
-    sgd,
     unwrap,
 )
 
@@ -136,7 +136,7 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     ds = PairSet(pairs, tf, target=binarize)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, 1, tc.pretrained), device)
-    opt = sgd(model, tc.lr, tc.momentum, tc.weight_decay)
+    opt = make_optimizer(model, tc)
     start, best_iou, best_model, best_epoch = 0, -1.0, None, -1
     state = resume_state(run.state(STAGE))
     if state is not None:

@@ -39,13 +39,13 @@ from c3seg.train_utils import (
     autocast,
     checkpoint_dict,
     make_loader,
+    make_optimizer,
     poly_lr,
     prepare,
     resume_state,
     save_state,
     seed_everything,
     set_lr,
-    sgd,
     unwrap,
 )
 
@@ -92,7 +92,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     ds = PairSet(pairs, train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max))
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, data.num_classes, tc.pretrained), device)
-    opt = sgd(model, tc.lr, tc.momentum, tc.weight_decay)
+    opt = make_optimizer(model, tc)
     start = 0
     state = resume_state(run.state(stage))
     if state is not None:
