@@ -50,6 +50,15 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class CamConfig(TrainConfig):
+    """train-cam: TrainConfig plus how the class score maps are pooled into image-level logits."""
+
+    # gap: global average pooling (Zhou et al.'s CAM) | gmp: global max pooling (measured on the
+    # benchmark's tiny net from scratch, 4 epochs: gap mAP 0.23, gmp 0.42; docs/benchmarks.md)
+    pool: str = "gap"
+
+
+@dataclass(frozen=True)
 class LabelConfig:
     """make-labels: SLIC superpixels + random-walk self-diffusion (Eq. 2); see c3seg.diffusion."""
 
@@ -100,7 +109,7 @@ class PNetConfig:
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     lnet: TrainConfig = field(default_factory=TrainConfig)
-    cam: TrainConfig = field(default_factory=TrainConfig)
+    cam: CamConfig = field(default_factory=CamConfig)
     seg: TrainConfig = field(default_factory=TrainConfig)
     pnet: PNetConfig = field(default_factory=PNetConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)

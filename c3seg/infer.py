@@ -34,10 +34,20 @@ def class_activation_maps(cam_net: nn.Module, images: torch.Tensor, flip: bool =
     return cams / peak
 
 
+def pool_scores(maps: torch.Tensor, pool: str = "gap") -> torch.Tensor:
+    """Class score maps (B, K, h, w) -> image-level logits (B, K): global average (Zhou et al.)
+    or global max pooling."""
+    if pool == "gap":
+        return maps.mean((-2, -1))
+    if pool == "gmp":
+        return maps.flatten(2).amax(-1)
+    raise ValueError(f"unknown pooling {pool!r}; use gap or gmp")
+
+
 @torch.no_grad()
-def class_scores(cam_net: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """Image-level logits: global average pooling of the class score map, (B, C-1)."""
-    return cam_net(images).float().mean((-2, -1))
+def class_scores(cam_net: nn.Module, images: torch.Tensor, pool: str = "gap") -> torch.Tensor:
+    """Image-level logits of the CAM classifier, (B, C-1)."""
+    return pool_scores(cam_net(images).float(), pool)
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ import torch
 
 import c3seg.stages.train_cam as train_cam_mod
 import c3seg.stages.train_lnet as train_lnet_mod
-from c3seg.config import Config, DataConfig, TrainConfig
+from c3seg.config import CamConfig, Config, DataConfig, TrainConfig
 from c3seg.data.transforms import normalize
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import class_activation_maps, foreground_prob
@@ -79,7 +79,7 @@ def make_cfg(epochs: int = 2, lr: float = 0.05) -> Config:
     return Config(
         data=DataConfig(crop=40, scale_min=0.9, scale_max=1.1, workers=0, holdout=0.2),
         lnet=tc,
-        cam=tc,
+        cam=CamConfig(backbone="tiny", epochs=epochs, batch_size=4, lr=lr, pool="gmp"),
         device="cpu",
     )
 

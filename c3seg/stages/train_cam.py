@@ -28,7 +28,7 @@ from c3seg.config import Config
 from c3seg.data.torchdata import LabelSet
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import Sample, SegData
-from c3seg.infer import class_scores
+from c3seg.infer import class_scores, pool_scores
 from c3seg.io import save_checkpoint
 from c3seg.models import build_model
 from c3seg.run import Run
@@ -81,16 +81,16 @@ def multilabel_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, 
 
 @torch.no_grad()
 def evaluate_classifier(
-    model: nn.Module, ds: LabelSet, device: torch.device, amp: bool = True
+    model: nn.Module, ds: LabelSet, device: torch.device, amp: bool = True, pool: str = "gap"
 ) -> dict[str, float]:
-    """F1 / mAP of the image-level logits (GAP of the class maps) on full images, batch 1 (sizes
+    """F1 / mAP of the image-level logits (pooled class maps) on full images, batch 1 (sizes
     differ). Every process scores the whole (small) hold-out, so all ranks agree."""
     model.eval()
     scores, labels = [], []
     for i in range(len(ds)):
         image, y, _ = ds[i]  # (3, H, W), (C-1,)
         with autocast(device, amp):
-            scores.append(class_scores(model, image[None].to(device))[0].cpu())  # (C-1,)
+            scores.append(class_scores(model, image[None].to(device), pool)[0].cpu())  # (C-1,)
         labels.append(y)
     if not scores:
         return {"f1": float("nan"), "map": float("nan")}
@@ -141,14 +141,14 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             with autocast(device, tc.amp):
                 maps = model(images)  # (B, C-1, h, w): the class activation maps before pooling
-            logits = maps.float().mean((-2, -1))  # (B, C-1): GAP -> image-level logits
+            logits = pool_scores(maps.float(), tc.pool)  # (B, C-1): image-level logits
             loss = F.binary_cross_entropy_with_logits(logits, targets)  # multi-label soft margin
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
         seconds = time.time() - t0
-        metrics = evaluate_classifier(unwrap(model), held_ds, device, tc.amp)
+        metrics = evaluate_classifier(unwrap(model), held_ds, device, tc.amp, tc.pool)
         tlog.write(
             epoch=epoch,
             loss=sum(losses) / max(len(losses), 1),
