@@ -46,6 +46,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     optimizer: str = "sgd"  # sgd (DeepLab's, the paper's) | adamw (faster for the tiny CPU net)
+    hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5); for the L-Net it hides class colour
     amp: bool = True  # bf16 autocast on CUDA
 
 

@@ -30,12 +30,18 @@ class RandomScale(torch.nn.Module):
         )
 
 
-def train_transform(crop: int, scale_min: float = 0.5, scale_max: float = 1.5) -> v2.Compose:
+def train_transform(
+    crop: int, scale_min: float = 0.5, scale_max: float = 1.5, hue: float = 0.0
+) -> v2.Compose:
+    """`hue` > 0 adds a random hue shift (masks untouched): class colour stops being a cue, which
+    makes the class-agnostic L-Net learn shape, the part that transfers across categories."""
+    colour = [v2.ColorJitter(hue=hue)] if hue > 0 else []
     return v2.Compose(
         [
             RandomScale(scale_min, scale_max),
             v2.RandomCrop(crop, pad_if_needed=True, fill={tv_tensors.Mask: 255, "others": 0}),
             v2.RandomHorizontalFlip(),
+            *colour,
             v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]
