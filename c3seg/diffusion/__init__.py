@@ -39,7 +39,7 @@ def label_graph(g: ImageGraph, cfg: LabelConfig, use_m: bool = True) -> np.ndarr
     w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, cfg.sigma))
     seeds, background = anchors(g.cams, g.m, cfg)
     scores = class_scores(w, laplacian(w), seeds, background, g.cams.shape[1], cfg)
-    return assign(scores, cfg.min_q)
+    return assign(scores, cfg.min_q, g.m if use_m else None, cfg.fg_gate)
 
 
 def paint(sp_labels: np.ndarray, sp: np.ndarray, class_ids: np.ndarray | list[int]) -> np.ndarray:

@@ -27,6 +27,7 @@ SOLVE_GRID = {
     "bg_cam_threshold": (0.1, 0.25),
 }
 MIN_Q_GRID = (0.2, 0.35, 0.5, 0.65)  # free: no extra solve
+FG_GATE_GRID = (0.5, 0.7, 1.01)  # free too; 1.01 = off
 CAM_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
 METHODS = ("clamped", "ranking")
 
@@ -35,8 +36,8 @@ def candidates(method: str) -> list[tuple[str, bool, dict[str, float]]]:
     """Every (method, use_m, params) grid point of the diffusion sources, method first."""
     out = []
     for meth, use_m in [(method, True), *[(m, True) for m in METHODS if m != method], (method, False)]:
-        for vals in itertools.product(*SOLVE_GRID.values(), MIN_Q_GRID):
-            out.append((meth, use_m, dict(zip([*SOLVE_GRID, "min_q"], vals, strict=True))))
+        for vals in itertools.product(*SOLVE_GRID.values(), MIN_Q_GRID, FG_GATE_GRID if use_m else (1.01,)):
+            out.append((meth, use_m, dict(zip([*SOLVE_GRID, "min_q", "fg_gate"], vals, strict=True))))
     return out
 
 
@@ -69,7 +70,8 @@ def image_confusions(
             w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, pc.sigma))
             seeds, bg = anchors(g.cams, g.m, pc)
             cached[key] = class_scores(w, laplacian(w), seeds, bg, g.cams.shape[1], pc)
-        out.append(_confusion(lut[assign(cached[key], p["min_q"])], counts, c))
+        sp_m = g.m if use_m else None
+        out.append(_confusion(lut[assign(cached[key], p["min_q"], sp_m, p["fg_gate"])], counts, c))
     gt_valid = gt.ravel()[valid].astype(np.int64)
     for thr in CAM_GRID:
         pred = cam_threshold_labels(cams, class_ids, thr).ravel()[valid].astype(np.int64)

@@ -96,9 +96,18 @@ def class_scores(
     raise ValueError(f"unknown labels.method {cfg.method!r}; use clamped or ranking")
 
 
-def assign(scores: np.ndarray, min_q: float) -> np.ndarray:
-    """(n, 1 + K) scores -> (n,) label 0 (background) or 1 + class column."""
+def assign(
+    scores: np.ndarray, min_q: float, m: np.ndarray | None = None, fg_gate: float = 1.01
+) -> np.ndarray:
+    """(n, 1 + K) scores -> (n,) label 0 (background) or 1 + class column.
+
+    With `m` (n,) superpixel mean M: a superpixel the L-Net is confident about (mean M ≥ fg_gate)
+    takes its best class even where background or min_q would win: M says *whether* it is an
+    object, the diffusion says *which* (fg_gate > 1 turns this off)."""
     out = scores.argmax(axis=1)
     if scores.shape[1] > 1:
         out[scores[:, 1:].max(axis=1) < min_q] = 0
+        if m is not None:
+            gate = m >= fg_gate
+            out[gate] = 1 + scores[gate, 1:].argmax(axis=1)
     return out
