@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from c3seg import distributed as dist
 from c3seg.config import Config, LabelConfig
 from c3seg.data.transforms import normalize
 from c3seg.data.types import Sample, SegData
@@ -176,7 +177,15 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     """Write every label source for this shard's weak images; evaluate once all of them exist."""
     lc = cfg.labels
     shard_i, shard_n = parse_shard(lc.shard)
+    # under torchrun every process takes its own slice of this machine's shard
+    shard_i, shard_n = shard_i * dist.world_size() + dist.rank(), shard_n * dist.world_size()
     strong, weak = partition(data, split)
+    finished = all(run.label_quality(src).exists() for src in SOURCES) and (
+        lc.figure_images == 0 or (run.figures / "fig3.png").exists()
+    )
+    if finished and all(run.label_path(src, s.id).exists() for s in weak for src in SOURCES):
+        log.info("make-labels: every label, quality report and figure exists, skipping")
+        return run.labels_dir("diffusion")
     mine = weak[shard_i::shard_n]
     todo = [s for s in mine if not all(run.label_path(src, s.id).exists() for src in SOURCES)]
     log.info("make-labels: %d weak images, shard %s: %d, %d to do", len(weak), lc.shard, len(mine), len(todo))
@@ -198,7 +207,10 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         bar.close()
         if pool:
             pool.shutdown()
+    dist.barrier()
     missing = sum(not run.label_path(src, s.id).exists() for s in weak for src in SOURCES)
+    if not dist.is_main():
+        return run.labels_dir("diffusion")
     if missing:
         log.info("%d label files of other shards are missing; quality and figures wait for them", missing)
         return run.labels_dir("diffusion")
