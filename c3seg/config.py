@@ -67,7 +67,7 @@ class LabelConfig:
     superpixels: str = "slic"  # slic | fast (SLIC at half resolution) | opencv (needs opencv-contrib)
     n_segments: int = 600
     compactness: float = 10.0
-    slic_iters: int = 10
+    slic_iters: int = 5
     sigma: float = 0.2  # Eq. 2: z_ij = exp(-|F_i - F_j| / 2 sigma^2)
     alpha: float = 0.99  # ranking only
     # thresholds below are defaults; with calibrate=true they are chosen on strong images
