@@ -43,6 +43,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"data.dataset={args.dataset}")
     if args.split:
         overrides.append(f"data.split={args.split}")
+    if getattr(args, "workers", None):
+        overrides.append(f"labels.workers={args.workers}")
+    if getattr(args, "shard", None):
+        overrides.append(f"labels.shard={args.shard}")
     cfg = load_config(args.config, overrides)
     run_stages(cfg, Run(args.out), parse_stages(args.stages))
     return 0
@@ -71,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in STAGES:
         p = sub.add_parser(name, help=f"run the {name} stage (same as run --stages {name})")
         _add_run_args(p)
+        if name == "make-labels":
+            p.add_argument("--workers", type=int, help="diffusion processes on this machine (labels.workers)")
+            p.add_argument("--shard", help="i/n: this machine makes every n-th weak image's labels from i")
         p.set_defaults(func=cmd_run, stages=name)
 
     p = sub.add_parser("predict", help="segment images with a trained run")

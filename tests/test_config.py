@@ -29,3 +29,19 @@ def test_config_is_frozen():
     cfg = Config()
     with pytest.raises(AttributeError):
         cfg.seed = 3  # type: ignore[misc]
+
+
+def test_make_labels_flags_become_settings(monkeypatch, tmp_path):
+    import c3seg.pipeline
+    from c3seg.cli import main
+
+    seen = {}
+    monkeypatch.setattr(
+        c3seg.pipeline, "run_stages", lambda cfg, run, stages: seen.update(cfg=cfg, stages=stages)
+    )
+    assert (
+        main(["make-labels", "--out", str(tmp_path), "--workers", "4", "--shard", "1/3", "labels.sigma=0.3"])
+        == 0
+    )
+    assert seen["stages"] == ["make-labels"]
+    assert (seen["cfg"].labels.workers, seen["cfg"].labels.shard, seen["cfg"].labels.sigma) == (4, "1/3", 0.3)
