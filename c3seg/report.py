@@ -16,7 +16,7 @@ from c3seg.data.types import SegData
 from c3seg.io import write_json, write_text
 from c3seg.metrics import mean_iou
 from c3seg.run import Run
-from c3seg.splits import SplitSet, class_ids
+from c3seg.splits import SplitSet
 
 REFERENCE = "fully-supervised"
 
@@ -114,4 +114,4 @@ def write_report(
     write_text(run.report_md, "\n".join(md) + "\n")
 
 
-__all__ = ["method_row", "write_report", "table_md", "class_ids"]
+__all__ = ["method_row", "write_report", "table_md"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -57,6 +56,3 @@ def predict_command(args: argparse.Namespace) -> int:
             sorted(set(np.unique(label).tolist()) - {0}),
         )
     return 0
-
-
-__all__ = ["predict_command", "predict_image", "overlay", "Path"]
