@@ -122,6 +122,15 @@ def resume_state(path: Path) -> dict[str, Any] | None:
     return None
 
 
+def restore(state: dict[str, Any] | None, model: nn.Module, opt: torch.optim.Optimizer) -> int:
+    """Load a `resume_state` into model and optimizer; the epoch to start from (0 when fresh)."""
+    if state is None:
+        return 0
+    unwrap(model).load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    return state["epoch"] + 1
+
+
 class JsonlLog:
     """Append-only training log, one JSON object a line (main process only)."""
 

@@ -47,6 +47,7 @@ from c3seg.train_utils import (
     make_optimizer,
     poly_lr,
     prepare,
+    restore,
     resume_state,
     save_state,
     seed_everything,
@@ -137,12 +138,10 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, 1, tc.pretrained), device)
     opt = make_optimizer(model, tc)
-    start, best_iou, best_model, best_epoch = 0, -1.0, None, -1
+    best_iou, best_model, best_epoch = -1.0, None, -1
     state = resume_state(run.state(STAGE))
+    start = restore(state, model, opt)
     if state is not None:
-        unwrap(model).load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = state["epoch"] + 1
         best_iou, best_model, best_epoch = state["best_iou"], state["best_model"], state["best_epoch"]
     tlog = JsonlLog(run.train_log(STAGE), fresh=state is None)
     total = tc.epochs * len(loader)

@@ -42,6 +42,7 @@ from c3seg.train_utils import (
     make_optimizer,
     poly_lr,
     prepare,
+    restore,
     resume_state,
     save_state,
     seed_everything,
@@ -93,12 +94,8 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, data.num_classes, tc.pretrained), device)
     opt = make_optimizer(model, tc)
-    start = 0
     state = resume_state(run.state(stage))
-    if state is not None:
-        unwrap(model).load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start = state["epoch"] + 1
+    start = restore(state, model, opt)
     tlog = JsonlLog(run.train_log(stage), fresh=state is None)
     total = tc.epochs * len(loader)
     log.info("%s: %d training images, %d epochs on %s", method, len(ds), tc.epochs, device)
