@@ -76,6 +76,7 @@ class LabelConfig:
     bg_cam_threshold: float = 0.2
     min_q: float = 0.5  # a superpixel whose largest q is below this stays background
     fg_gate: float = 1.01  # a superpixel with mean M >= this takes its best class (> 1: off)
+    ignore_uncertain: bool = False  # label 255 (no loss) where the solve says background but no anchor does
     cam_threshold: float = 0.3  # the CAM-threshold baseline: pixel class = argmax CAM where CAM > this
     fg_threshold: float = 0.5  # the lnet-cam baseline: argmax CAM where M > this
     calibrate: bool = True  # grid-search the thresholds on strong training images (labels/calibration.json)

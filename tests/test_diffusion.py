@@ -88,3 +88,15 @@ def test_fast_and_opencv_backends_give_labels():
         cfg = LabelConfig(superpixels=backend, n_segments=100)
         label = diffuse_labels(scene.image, scene.m, scene.cams, scene.class_ids, cfg)
         assert label.shape == (120, 160) and set(np.unique(label)) <= {0, *scene.class_ids}
+
+
+def test_ignore_uncertain_paints_void_only_when_asked():
+    scene = make_scene(np.random.default_rng(3), 3)
+    cfg = LabelConfig(n_segments=200, bg_fg_threshold=0.05, bg_cam_threshold=0.05)
+    plain = diffuse_labels(scene.image, scene.m, scene.cams, scene.class_ids, cfg)
+    void = diffuse_labels(
+        scene.image, scene.m, scene.cams, scene.class_ids, dataclasses.replace(cfg, ignore_uncertain=True)
+    )
+    assert 255 not in plain and 255 in void
+    assert np.array_equal(plain[void != 255], void[void != 255])  # only background turns void
+    assert (plain[void == 255] == 0).all()

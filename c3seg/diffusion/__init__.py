@@ -39,12 +39,18 @@ def label_graph(g: ImageGraph, cfg: LabelConfig, use_m: bool = True) -> np.ndarr
     w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, cfg.sigma))
     seeds, background = anchors(g.cams, g.m, cfg)
     scores = class_scores(w, laplacian(w), seeds, background, g.cams.shape[1], cfg)
-    return assign(scores, cfg.min_q, g.m if use_m else None, cfg.fg_gate)
+    out = assign(scores, cfg.min_q, g.m if use_m else None, cfg.fg_gate)
+    if cfg.ignore_uncertain:  # background by the solve, yet not confident background: no label
+        out[(out == 0) & ~background] = IGNORE
+    return out
+
+
+IGNORE = -1  # a superpixel label that paints as 255 (void: no loss in train-seg)
 
 
 def paint(sp_labels: np.ndarray, sp: np.ndarray, class_ids: np.ndarray | list[int]) -> np.ndarray:
-    """(n,) labels in 0..K -> (H, W) uint8 dataset class indices (0 background)."""
-    lut = np.concatenate([[0], np.asarray(class_ids, dtype=np.int64)]).astype(np.uint8)
+    """(n,) labels in 0..K (or IGNORE) -> (H, W) uint8 dataset class indices (0 background, 255 void)."""
+    lut = np.concatenate([[0], np.asarray(class_ids, dtype=np.int64), [255]]).astype(np.uint8)
     return lut[sp_labels][sp]
 
 

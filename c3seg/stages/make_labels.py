@@ -157,7 +157,10 @@ def label_quality(run: Run, data: SegData, split: SplitSet, weak: list[Sample], 
     cm = ConfusionMatrix(data.num_classes)
     scored = [s for s in weak if s.mask is not None]
     for s in scored:
-        cm.update(read_label(s.mask), read_label(run.label_path(source, s.id)))
+        pred = read_label(run.label_path(source, s.id))
+        cm.update(
+            read_label(s.mask), np.where(pred == 255, 0, pred)
+        )  # void pseudo label scored as background
     iou = cm.iou()
     weak_ids = class_ids(data, split.weak)
     result = {
