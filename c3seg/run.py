@@ -50,6 +50,11 @@ class Run:
     def label_path(self, source: str, sample_id: str) -> Path:
         return self.labels_dir(source) / f"{sample_id}.png"
 
+    @property
+    def calibration(self) -> Path:
+        """Thresholds chosen on strong images for every label source (make-labels)."""
+        return self.root / "labels" / "calibration.json"
+
     def label_quality(self, source: str) -> Path:
         return self.labels_dir(source) / "quality.json"
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,17 +143,3 @@ class JsonlLog:
             with open(self.path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-
-
-def infinite(loader: DataLoader) -> Iterator:
-    epoch = 0
-    while True:
-        if isinstance(loader.sampler, DistributedSampler):
-            loader.sampler.set_epoch(epoch)
-        yield from loader
-        epoch += 1
-
-
-def finite_mean(values: list[float]) -> float:
-    vals = [v for v in values if math.isfinite(v)]
-    return sum(vals) / len(vals) if vals else float("nan")

@@ -104,7 +104,7 @@ def _drain(pending: list[Future], keep: int, bar: tqdm | None = None) -> list[An
 
 def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: Any, device: Any) -> dict:
     """Grid-search the thresholds on strong training images (their masks); cached in the run folder."""
-    path = run.labels_dir("diffusion").parent / "calibration.json"
+    path = run.calibration
     lc = cfg.labels
     key = {k: getattr(lc, k) for k in CALIB_KEYS}
     if path.exists() and read_json(path).get("settings") == key:

@@ -66,7 +66,7 @@ STAGE = "seg/pnet"
 DISC_STAGE = "pnet"
 
 
-def make_optimizer(
+def adversarial_optimizer(
     params: Any, name: str, lr: float, momentum: float, weight_decay: float
 ) -> torch.optim.Optimizer:
     """'sgd' (the paper's) or 'adam' (betas 0.5, 0.999: the usual setting for adversarial training)."""
@@ -189,8 +189,10 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     seg.load_state_dict(ck["model"])
     seg = prepare(seg, device)
     pnet = prepare(PNet(data.num_classes, pc.input_size), device)
-    opt_s = make_optimizer(seg.parameters(), pc.optim_seg, pc.lr_seg, cfg.seg.momentum, cfg.seg.weight_decay)
-    opt_p = make_optimizer(pnet.parameters(), pc.optim_pnet, pc.lr_pnet, 0.9, 0.0)
+    opt_s = adversarial_optimizer(
+        seg.parameters(), pc.optim_seg, pc.lr_seg, cfg.seg.momentum, cfg.seg.weight_decay
+    )
+    opt_p = adversarial_optimizer(pnet.parameters(), pc.optim_pnet, pc.lr_pnet, 0.9, 0.0)
 
     transform = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
     strong_set = PairSet(method_pairs(cfg, run, data, split, "strong-only"), transform)  # hold-out excluded
