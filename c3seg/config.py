@@ -46,7 +46,11 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     optimizer: str = "sgd"  # sgd (DeepLab's, the paper's) | adamw (faster for the tiny CPU net)
-    hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5); for the L-Net it hides class colour
+    # augmentations that hide what is specific to a class, so the class-agnostic L-Net learns what
+    # transfers to unseen categories (measured in docs/benchmarks.md)
+    hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5)
+    colour: bool = False  # brightness/contrast/saturation jitter, 20% grayscale, channel permutation
+    affine: float = 0.0  # random rotation in [-affine, affine] degrees, shear in [-0.8, 0.8] x that
     amp: bool = True  # bf16 autocast on CUDA
 
 
@@ -148,7 +152,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                 raise TypeError(f"{where}{key} must be a mapping")
             kwargs[key] = _build(typ, val, f"{where}{key}.")
         elif typing.get_origin(typ) is tuple:
-            items = val.split(",") if isinstance(val, str) else list(val)
+            items = val.strip("[]()").split(",") if isinstance(val, str) else list(val)
             kwargs[key] = tuple(x.strip() if isinstance(x, str) else x for x in items if x != "")
         elif isinstance(val, str) and typ is not str:
             kwargs[key] = _coerce(val, typ)

@@ -71,7 +71,17 @@ def setup(cfg: Config, run: Run) -> tuple[SegData, SplitSet]:
     return data, split
 
 
+def check_methods(cfg: Config) -> None:
+    """Fail before any work when cfg.methods names a method that no stage trains."""
+    from c3seg.stages.train_seg import REPORT_ORDER
+
+    unknown = [m for m in cfg.methods if m not in REPORT_ORDER]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r} in methods; choose from {', '.join(REPORT_ORDER)}")
+
+
 def run_stages(cfg: Config, run: Run, stages: Sequence[str]) -> None:
+    check_methods(cfg)
     data, split = setup(cfg, run)
     log.info(
         "dataset %s: %d train / %d val images, %d classes; split %s: %d strong, %d weak",

@@ -11,6 +11,14 @@ def test_defaults_overrides_and_roundtrip(tmp_path):
     assert load_config(path) == cfg
 
 
+def test_list_settings_accept_brackets_and_unknown_methods_fail_early(tmp_path):
+    from c3seg.pipeline import check_methods
+
+    assert load_config(None, ["methods=[lnet, pnet]"]).methods == ("lnet", "pnet")
+    with pytest.raises(ValueError, match="unknown method 'lnett'.*fully-supervised"):
+        check_methods(load_config(None, ["methods=lnett"]))
+
+
 def test_builtin_configs_load():
     for name in ("benchmark", "tiny", "voc"):
         assert isinstance(load_config(name), Config)

@@ -36,7 +36,7 @@ from c3seg.infer import class_activation_maps, foreground_prob
 from c3seg.io import read_image, read_json, read_label, write_json
 from c3seg.metrics import ConfusionMatrix, mean_iou
 from c3seg.run import Run
-from c3seg.splits import SplitSet, class_ids, partition
+from c3seg.splits import SplitSet, class_ids, holdout, partition
 from c3seg.train_utils import load_model
 
 log = logging.getLogger(__name__)
@@ -106,14 +106,18 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     """Grid-search the thresholds on strong training images (their masks); cached in the run folder."""
     path = run.calibration
     lc = cfg.labels
-    key = {k: getattr(lc, k) for k in CALIB_KEYS}
+    key = {k: getattr(lc, k) for k in CALIB_KEYS} | {"holdout_first": cfg.data.holdout}
     if path.exists() and read_json(path).get("settings") == key:
         return read_json(path)
-    step = max(len(strong) // max(lc.calib_images, 1), 1)
-    subset = [s for s in strong if s.mask is not None][::step][: lc.calib_images]
+    # The strong hold-out first: the L-Net never trained on it, so its M there is as unsure as on
+    # weak images; on the L-Net's own training images M is near perfect and the gate comes out high.
+    kept, held = holdout(strong, cfg.data.holdout)
+    subset = _spread([s for s in held if s.mask is not None], lc.calib_images)
+    if len(subset) < lc.calib_images:
+        subset += _spread([s for s in kept if s.mask is not None], lc.calib_images - len(subset))
     if not subset:
         raise ValueError("calibration needs strong training images with masks; set labels.calibrate=false")
-    log.info("calibrating thresholds on %d strong images", len(subset))
+    log.info("calibrating thresholds on %d strong images (%d held out)", len(subset), min(len(held), len(subset)))
     pool, pending, total = _pool(lc.workers), [], 0
     with limit_context():
         for s, im, m, cams in network_maps(nets, subset, lc.batch_size, device):
@@ -127,6 +131,11 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     write_json(path, result)
     log.info("calibration: %s", {k: v["miou"] for k, v in result["formulations"].items()})
     return result
+
+
+def _spread(samples: list[Sample], n: int) -> list[Sample]:
+    """At most n samples, evenly spaced over the list."""
+    return samples[:: max(len(samples) // max(n, 1), 1)][:n]
 
 
 def _done(value: Any) -> Future:
