@@ -117,7 +117,9 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
         subset += _spread([s for s in kept if s.mask is not None], lc.calib_images - len(subset))
     if not subset:
         raise ValueError("calibration needs strong training images with masks; set labels.calibrate=false")
-    log.info("calibrating thresholds on %d strong images (%d held out)", len(subset), min(len(held), len(subset)))
+    log.info(
+        "calibrating thresholds on %d strong images (%d held out)", len(subset), min(len(held), len(subset))
+    )
     pool, pending, total = _pool(lc.workers), [], 0
     with limit_context():
         for s, im, m, cams in network_maps(nets, subset, lc.batch_size, device):

@@ -133,9 +133,7 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     if not pairs:
         raise ValueError(f"split {split.name} leaves no strong training image with a mask for the L-Net")
     held_pairs = [(s.image, s.mask) for s in held]
-    tf = train_transform(
-        cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine
-    )
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine)
     ds = PairSet(pairs, tf, target=binarize)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, 1, tc.pretrained), device)
