@@ -92,25 +92,3 @@ def test_missing_checkpoint_says_what_to_run(setup):
 def test_bad_shard():
     with pytest.raises(ValueError, match="i/n"):
         ml.parse_shard("2/2")
-
-
-def test_calibration_uses_the_strong_holdout_first(setup, monkeypatch):
-    from c3seg.splits import holdout
-
-    cfg, run, data, _ = setup
-    strong, _ = partition(data, SplitSet("toy", strong=("red", "green"), weak=("blue",)))
-    kept, held = holdout(strong, cfg.data.holdout)
-    assert held and kept
-    seen = []
-    real = ml.network_maps
-
-    def spy(nets, samples, *args):
-        seen.append([s.id for s in samples])
-        return real(nets, samples, *args)
-
-    monkeypatch.setattr(ml, "network_maps", spy)
-    n = len(held) + 1
-    ml.calibrate(_with(cfg, calib_images=n), run, data, strong, ml.load_nets(run, "cpu"), "cpu")
-    ids = seen[0]
-    assert len(ids) == n and set(ids[: len(held)]) == {s.id for s in held}
-    assert ids[-1] in {s.id for s in kept}, "topped up from the L-Net's training images"
