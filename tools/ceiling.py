@@ -1,0 +1,112 @@
+"""Ceilings of the method on a run, by breaking its protocol ON PURPOSE (evaluation only).
+
+Never part of the pipeline: both commands put weak images' ground-truth masks where the method
+may not, to measure how far a perfect component would carry it. Run them on a COPY of a run
+folder that holds lnet/, cam/ and config.yaml, then train and evaluate as usual:
+
+    cp -r runs/demo /tmp/ceil && rm -rf /tmp/ceil/{labels,seg,eval}
+    python tools/ceiling.py lnet-all /tmp/ceil      # L-Net trained on EVERY training mask
+    c3seg run --config /tmp/ceil/config.yaml --out /tmp/ceil \\
+        --stages make-labels,train-seg,evaluate methods=lnet
+
+    python tools/ceiling.py oracle-m /tmp/ceil      # M = ground-truth foreground, real CAMs
+    c3seg run --config /tmp/ceil/config.yaml --out /tmp/ceil --stages train-seg,evaluate methods=lnet
+
+    python tools/ceiling.py pseudo /tmp/ceil 300     # pseudo-label mIoU: real / oracle M / oracle CAM
+
+`lnet-all` keeps the L-Net's iteration budget: epochs are scaled by strong / all training images.
+`oracle-m` needs labels/calibration.json (run make-labels once first) and writes labels/diffusion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import c3seg.stages.train_lnet as train_lnet_stage
+from c3seg.config import load_config
+from c3seg.data.load import load_dataset
+from c3seg.diffusion import diffuse_labels
+from c3seg.io import read_json, read_label, write_label_png
+from c3seg.run import Run
+from c3seg.splits import holdout, load_split, partition
+from c3seg.stages.make_labels import load_nets, network_maps, source_configs
+
+
+def lnet_all(run: Run) -> None:
+    cfg = load_config(run.config)
+    data = load_dataset(cfg.data)
+    split = load_split(cfg.data.split, data.classes)
+    strong, _ = partition(data, split)
+    kept, held = holdout(data.train, cfg.data.holdout)
+    epochs = max(1, round(cfg.lnet.epochs * len(strong) / len(data.train)))
+    cfg = dataclasses.replace(cfg, lnet=dataclasses.replace(cfg.lnet, epochs=epochs))
+    train_lnet_stage.lnet_pairs = lambda cfg, data, split: ([(s.image, s.mask) for s in kept], held)
+    shutil.rmtree(run.stage_dir("lnet"), ignore_errors=True)
+    print(f"L-Net on all {len(kept)} training masks for {epochs} epochs")
+    train_lnet_stage.train_lnet(cfg, run, data, split)
+
+
+def oracle_m(run: Run) -> None:
+    cfg = load_config(run.config)
+    data = load_dataset(cfg.data)
+    split = load_split(cfg.data.split, data.classes)
+    _, weak = partition(data, split)
+    cfg_diff, _ = source_configs(cfg.labels, read_json(run.calibration))
+    device = torch.device("cpu")
+    for s, image, _, cams in network_maps(load_nets(run, device), weak, 8, device):
+        gt = read_label(s.mask)
+        m = ((gt > 0) & (gt != 255)).astype(np.float32)
+        write_label_png(
+            run.label_path("diffusion", s.id), diffuse_labels(image, m, cams, list(s.labels), cfg_diff)
+        )
+    print(f"wrote {len(weak)} oracle-M labels to {run.labels_dir('diffusion')}")
+
+
+def pseudo(run: Run, n: int) -> None:
+    """Weak-class pseudo-label mIoU on the first n weak training images with real M and CAMs,
+    with M = ground-truth foreground, with CAMs = ground-truth class maps, and with both."""
+    from c3seg.metrics import ConfusionMatrix, mean_iou
+    from c3seg.splits import class_ids
+
+    cfg = load_config(run.config)
+    data = load_dataset(cfg.data)
+    split = load_split(cfg.data.split, data.classes)
+    _, weak = partition(data, split)
+    cfg_diff, _ = source_configs(cfg.labels, read_json(run.calibration))
+    device = torch.device("cpu")
+    cms = {k: ConfusionMatrix(data.num_classes) for k in ("real", "oracle M", "oracle CAM", "both")}
+    for s, image, m, cams in network_maps(load_nets(run, device), weak[:n], 8, device):
+        gt = read_label(s.mask)
+        fg = ((gt > 0) & (gt != 255)).astype(np.float32)
+        gt_cams = np.stack([(gt == c).astype(np.float32) for c in s.labels])
+        for k, (mm, cc) in {
+            "real": (m, cams),
+            "oracle M": (fg, cams),
+            "oracle CAM": (m, gt_cams),
+            "both": (fg, gt_cams),
+        }.items():
+            label = diffuse_labels(image, mm, cc, list(s.labels), cfg_diff)
+            cms[k].update(gt, np.where(label == 255, 0, label))
+    weak_ids = class_ids(data, split.weak)
+    for k, cm in cms.items():
+        print(
+            f"{k:>10}: mIoU {100 * mean_iou(cm.iou()):.1f}, weak classes {100 * mean_iou(cm.iou(), weak_ids):.1f}"
+        )
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("what", choices=["lnet-all", "oracle-m", "pseudo"])
+    p.add_argument("run", type=Path)
+    p.add_argument("images", type=int, nargs="?", default=300, help="pseudo: weak images scored")
+    a = p.parse_args()
+    if a.what == "pseudo":
+        pseudo(Run(a.run), a.images)
+    else:
+        {"lnet-all": lnet_all, "oracle-m": oracle_m}[a.what](Run(a.run))
