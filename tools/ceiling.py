@@ -38,10 +38,28 @@ from c3seg.splits import holdout, load_split, partition
 from c3seg.stages.make_labels import load_nets, network_maps, source_configs
 
 
-def lnet_all(run: Run) -> None:
+def _open(run: Run) -> tuple:
+    """(config, dataset, split-set) of a run folder."""
     cfg = load_config(run.config)
     data = load_dataset(cfg.data)
-    split = load_split(cfg.data.split, data.classes)
+    return cfg, data, load_split(cfg.data.split, data.classes)
+
+
+def _weak_maps(run: Run, n: int | None = None) -> tuple:
+    """(config, dataset, split, diffusion settings as calibrated, iterator of network maps of weak images)."""
+    cfg, data, split = _open(run)
+    _, weak = partition(data, split)
+    cfg_diff, _ = source_configs(cfg.labels, read_json(run.calibration))
+    device = torch.device("cpu")
+    return cfg, data, split, cfg_diff, network_maps(load_nets(run, device), weak[:n], 8, device)
+
+
+def gt_foreground(gt: np.ndarray) -> np.ndarray:
+    return ((gt > 0) & (gt != 255)).astype(np.float32)
+
+
+def lnet_all(run: Run) -> None:
+    cfg, data, split = _open(run)
     strong, _ = partition(data, split)
     kept, held = holdout(data.train, cfg.data.holdout)
     epochs = max(1, round(cfg.lnet.epochs * len(strong) / len(data.train)))
@@ -53,19 +71,14 @@ def lnet_all(run: Run) -> None:
 
 
 def oracle_m(run: Run) -> None:
-    cfg = load_config(run.config)
-    data = load_dataset(cfg.data)
-    split = load_split(cfg.data.split, data.classes)
-    _, weak = partition(data, split)
-    cfg_diff, _ = source_configs(cfg.labels, read_json(run.calibration))
-    device = torch.device("cpu")
-    for s, image, _, cams in network_maps(load_nets(run, device), weak, 8, device):
-        gt = read_label(s.mask)
-        m = ((gt > 0) & (gt != 255)).astype(np.float32)
-        write_label_png(
-            run.label_path("diffusion", s.id), diffuse_labels(image, m, cams, list(s.labels), cfg_diff)
-        )
-    print(f"wrote {len(weak)} oracle-M labels to {run.labels_dir('diffusion')}")
+    *_, cfg_diff, maps = _weak_maps(run)
+    written = 0
+    for s, image, _, cams in maps:
+        m = gt_foreground(read_label(s.mask))
+        label = diffuse_labels(image, m, cams, list(s.labels), cfg_diff)
+        write_label_png(run.label_path("diffusion", s.id), label)
+        written += 1
+    print(f"wrote {written} oracle-M labels to {run.labels_dir('diffusion')}")
 
 
 def pseudo(run: Run, n: int) -> None:
@@ -74,16 +87,11 @@ def pseudo(run: Run, n: int) -> None:
     from c3seg.metrics import ConfusionMatrix, mean_iou
     from c3seg.splits import class_ids
 
-    cfg = load_config(run.config)
-    data = load_dataset(cfg.data)
-    split = load_split(cfg.data.split, data.classes)
-    _, weak = partition(data, split)
-    cfg_diff, _ = source_configs(cfg.labels, read_json(run.calibration))
-    device = torch.device("cpu")
+    _, data, split, cfg_diff, maps = _weak_maps(run, n)
     cms = {k: ConfusionMatrix(data.num_classes) for k in ("real", "oracle M", "oracle CAM", "both")}
-    for s, image, m, cams in network_maps(load_nets(run, device), weak[:n], 8, device):
+    for s, image, m, cams in maps:
         gt = read_label(s.mask)
-        fg = ((gt > 0) & (gt != 255)).astype(np.float32)
+        fg = gt_foreground(gt)
         gt_cams = np.stack([(gt == c).astype(np.float32) for c in s.labels])
         for k, (mm, cc) in {
             "real": (m, cams),
