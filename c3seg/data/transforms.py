@@ -1,7 +1,8 @@
 """Transforms applied to image and mask together (torchvision.transforms.v2).
 
 Training: random rescale, random crop with the mask padded by 255 (void), horizontal flip,
-ImageNet normalization; optionally colour and affine augmentation (the L-Net's). Evaluation: normalization only, full image.
+ImageNet normalization; optionally colour and affine augmentation (the L-Net's). Evaluation:
+normalization only, full image.
 """
 
 from __future__ import annotations

@@ -112,7 +112,8 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     # Spread over all strong training images. Measured against the strong hold-out alone (which the
     # L-Net never saw, docs/benchmarks.md): the hold-out's 54 images pick near-tied settings by
     # chance, once giving 25.1 weak-class pseudo-label mIoU where this subset gave 32.8.
-    subset = _spread([s for s in strong if s.mask is not None], lc.calib_images)
+    with_mask = [s for s in strong if s.mask is not None]
+    subset = with_mask[:: max(len(with_mask) // max(lc.calib_images, 1), 1)][: lc.calib_images]
     if not subset:
         raise ValueError("calibration needs strong training images with masks; set labels.calibrate=false")
     log.info("calibrating thresholds on %d strong images", len(subset))
@@ -129,11 +130,6 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     write_json(path, result)
     log.info("calibration: %s", {k: v["miou"] for k, v in result["formulations"].items()})
     return result
-
-
-def _spread(samples: list[Sample], n: int) -> list[Sample]:
-    """At most n samples, evenly spaced over the list."""
-    return samples[:: max(len(samples) // max(n, 1), 1)][:n]
 
 
 def _done(value: Any) -> Future:
