@@ -64,10 +64,14 @@ def lnet_all(run: Run) -> None:
     kept, held = holdout(data.train, cfg.data.holdout)
     epochs = max(1, round(cfg.lnet.epochs * len(strong) / len(data.train)))
     cfg = dataclasses.replace(cfg, lnet=dataclasses.replace(cfg.lnet, epochs=epochs))
-    train_lnet_stage.lnet_pairs = lambda cfg, data, split: ([(s.image, s.mask) for s in kept], held)
     shutil.rmtree(run.stage_dir("lnet"), ignore_errors=True)
     print(f"L-Net on all {len(kept)} training masks for {epochs} epochs")
-    train_lnet_stage.train_lnet(cfg, run, data, split)
+    own_pairs = train_lnet_stage.lnet_pairs
+    train_lnet_stage.lnet_pairs = lambda cfg, data, split: ([(s.image, s.mask) for s in kept], held)
+    try:
+        train_lnet_stage.train_lnet(cfg, run, data, split)
+    finally:
+        train_lnet_stage.lnet_pairs = own_pairs
 
 
 def oracle_m(run: Run) -> None:
