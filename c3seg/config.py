@@ -85,6 +85,7 @@ class LabelConfig:
     fg_threshold: float = 0.5  # the lnet-cam baseline: argmax CAM where M > this
     calibrate: bool = True  # grid-search the thresholds on strong training images (labels/calibration.json)
     calib_images: int = 40  # strong training images used by the calibration
+    calib_tolerance: float = 1.0  # mIoU points: near-best settings, among which the best without M wins
     batch_size: int = 8  # network forward passes, images of equal size batched
     figure_images: int = 4  # weak images shown in figures/fig3.png
     workers: int = 1  # processes for the CPU diffusion (one BLAS thread each)

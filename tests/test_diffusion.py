@@ -100,3 +100,30 @@ def test_ignore_uncertain_paints_void_only_when_asked():
     assert 255 not in plain and 255 in void
     assert np.array_equal(plain[void != 255], void[void != 255])  # only background turns void
     assert (plain[void == 255] == 0).all()
+
+
+def test_calibration_breaks_near_ties_by_the_same_solve_without_m():
+    from c3seg.diffusion.calibrate import CAM_GRID, candidates, choose
+
+    cands = candidates("ranking")
+
+    def conf(e):  # two classes; more e, lower mIoU
+        return np.array([[100, 0], [e, 100 - e]])
+
+    total = np.stack([conf(50)] * (len(cands) + len(CAM_GRID)))
+    with_m = [i for i, (m, u, _) in enumerate(cands) if m == "ranking" and u]
+    a, b = with_m[0], with_m[-1]  # different sigma / min_q
+    assert cands[a][2]["sigma"] != cands[b][2]["sigma"]
+    total[a], total[b] = conf(10), conf(11)  # a best, b 0.9 points behind
+
+    def no_m_of(i):
+        keys = ("sigma", "seed_threshold", "bg_fg_threshold", "bg_cam_threshold", "min_q")
+        p = cands[i][2]
+        return next(j for j, (m, u, q) in enumerate(cands) if not u and all(q[k] == p[k] for k in keys))
+
+    total[no_m_of(a)], total[no_m_of(b)] = conf(40), conf(20)  # b holds up far better without M
+    chosen = choose(total, "ranking", 1)["sources"]["diffusion"]["params"]
+    assert chosen == cands[b][2]
+    strict = choose(total, "ranking", 1, tolerance=0.1)["sources"]["diffusion"]["params"]
+    assert strict == cands[a][2]
+    assert choose(total, "ranking", 1)["sources"]["diffusion-no-m"]["params"] == cands[no_m_of(b)][2]

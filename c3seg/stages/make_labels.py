@@ -40,7 +40,7 @@ from c3seg.splits import SplitSet, class_ids, partition
 from c3seg.train_utils import load_model
 
 log = logging.getLogger(__name__)
-CALIB_KEYS = ("method", "superpixels", "n_segments", "compactness", "slic_iters", "alpha")
+CALIB_KEYS = ("method", "superpixels", "n_segments", "compactness", "slic_iters", "alpha", "calib_tolerance")
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -126,7 +126,7 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
         total = total + sum(_drain(pending, 0))
     if pool:
         pool.shutdown()
-    result = choose(total, lc.method, len(subset)) | {"settings": key}
+    result = choose(total, lc.method, len(subset), lc.calib_tolerance) | {"settings": key}
     write_json(path, result)
     log.info("calibration: %s", {k: v["miou"] for k, v in result["formulations"].items()})
     return result
