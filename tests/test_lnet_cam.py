@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toydata import draw_shapes
 
 import c3seg.stages.train_cam as train_cam_mod
 import c3seg.stages.train_lnet as train_lnet_mod
@@ -21,26 +22,11 @@ from c3seg.splits import SplitSet, partition
 from c3seg.train_utils import load_model
 
 CLASSES = ("background", "red", "green", "blue")
-COLOURS = {1: (220, 40, 40), 2: (40, 200, 60), 3: (50, 60, 230)}
 SIDE = 48
 
 
 def _draw(rng: np.random.Generator, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Noise image with one square (class 1 and 3) or disc (class 2) per class; (H, W, 3), (H, W)."""
-    img = rng.integers(60, 140, (SIDE, SIDE, 3)).astype(np.uint8)
-    lab = np.zeros((SIDE, SIDE), np.uint8)
-    yy, xx = np.mgrid[:SIDE, :SIDE]
-    for c in classes:
-        r = int(rng.integers(7, 11))
-        cy, cx = (int(v) for v in rng.integers(r, SIDE - r, 2))
-        if c == 2:
-            inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
-        else:
-            inside = (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
-        img[inside] = COLOURS[c]
-        lab[inside] = c
-        lab[inside & ~np.roll(inside, 1, 0)] = 255  # a void boundary row, as in VOC
-    return img, lab
+    return draw_shapes(rng, classes, SIDE, void_row=True)
 
 
 def make_data(root: Path, n_train: int = 16, n_val: int = 4) -> SegData:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toydata import draw_shapes
 
 import c3seg.stages.train_pnet as train_pnet_mod
 from c3seg.config import Config, DataConfig, PNetConfig, TrainConfig
@@ -63,18 +64,7 @@ def test_label_maps_one_hot_and_void_takes_prediction() -> None:
 
 
 def _draw(rng: np.random.Generator, classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    img = rng.integers(60, 140, (SIDE, SIDE, 3)).astype(np.uint8)
-    lab = np.zeros((SIDE, SIDE), np.uint8)
-    yy, xx = np.mgrid[:SIDE, :SIDE]
-    for c in classes:
-        r = int(rng.integers(7, 11))
-        cy, cx = (int(v) for v in rng.integers(r, SIDE - r, 2))
-        inside = (
-            (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r if c == 2 else (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
-        )
-        img[inside] = (220, 40, 40) if c == 1 else (40, 200, 60)
-        lab[inside] = c
-    return img, lab
+    return draw_shapes(rng, classes, SIDE, void_row=False)
 
 
 def make_data(root: Path, n_train: int = 12) -> SegData:

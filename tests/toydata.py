@@ -27,3 +27,26 @@ def make(root: Path, n_train=24, n_val=6, size=48, seed=0):
     tr = tuple(one(i, "t") for i in range(n_train))
     va = tuple(one(i, "v") for i in range(n_val))
     return SegData("toy", ("background", "red", "green", "blue"), tr, va, root=root)
+
+
+SHAPE_COLOURS = {1: (220, 40, 40), 2: (40, 200, 60), 3: (50, 60, 230)}
+
+
+def draw_shapes(rng, classes, side=48, void_row=False):
+    """Noise image with one square (classes 1, 3) or disc (class 2) per class -> (H, W, 3), (H, W);
+    `void_row` marks each shape's top row 255, as VOC marks boundaries."""
+    img = rng.integers(60, 140, (side, side, 3)).astype(np.uint8)
+    lab = np.zeros((side, side), np.uint8)
+    yy, xx = np.mgrid[:side, :side]
+    for c in classes:
+        r = int(rng.integers(7, 11))
+        cy, cx = (int(v) for v in rng.integers(r, side - r, 2))
+        if c == 2:
+            inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r
+        else:
+            inside = (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+        img[inside] = SHAPE_COLOURS[c]
+        lab[inside] = c
+        if void_row:
+            lab[inside & ~np.roll(inside, 1, 0)] = 255
+    return img, lab
