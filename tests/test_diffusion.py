@@ -127,3 +127,15 @@ def test_calibration_breaks_near_ties_by_the_same_solve_without_m():
     strict = choose(total, "ranking", 1, tolerance=0.1)["sources"]["diffusion"]["params"]
     assert strict == cands[a][2]
     assert choose(total, "ranking", 1)["sources"]["diffusion-no-m"]["params"] == cands[no_m_of(b)][2]
+
+
+def test_diffusion_without_m_reads_no_m():
+    """diffusion-no-m: the labels do not change when M changes (features, anchors, assignment)."""
+    scene = make_scene(np.random.default_rng(4), 3, h=120, w=160)
+    cfg = LabelConfig(n_segments=150, bg_fg_threshold=0.35, bg_cam_threshold=0.3, fg_gate=0.5)
+    ids = scene.class_ids
+    base = diffuse_labels(scene.image, scene.m, scene.cams, ids, cfg, use_m=False)
+    for m in (np.zeros_like(scene.m), np.ones_like(scene.m), 1 - scene.m):
+        np.testing.assert_array_equal(diffuse_labels(scene.image, m, scene.cams, ids, cfg, use_m=False), base)
+    # ... while the method itself does read M
+    assert (diffuse_labels(scene.image, 1 - scene.m, scene.cams, ids, cfg) != base).any()

@@ -37,7 +37,7 @@ def image_graph(image: np.ndarray, m: np.ndarray, cams: np.ndarray, cfg: LabelCo
 def label_graph(g: ImageGraph, cfg: LabelConfig, use_m: bool = True) -> np.ndarray:
     """Eq. 2 on the graph: (n,) superpixel labels, 0 = background, 1 + k = k-th image class."""
     w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, cfg.sigma))
-    seeds, background = anchors(g.cams, g.m, cfg)
+    seeds, background = anchors(g.cams, g.m if use_m else None, cfg)
     scores = class_scores(w, laplacian(w), seeds, background, g.cams.shape[1], cfg)
     out = assign(scores, cfg.min_q, g.m if use_m else None, cfg.fg_gate)
     if cfg.ignore_uncertain:  # background by the solve, yet not confident background: no label

@@ -24,12 +24,13 @@ from scipy.sparse.linalg import splu, spsolve
 from c3seg.config import LabelConfig
 
 
-def anchors(cams: np.ndarray, m: np.ndarray, cfg: LabelConfig) -> tuple[np.ndarray, np.ndarray]:
+def anchors(cams: np.ndarray, m: np.ndarray | None, cfg: LabelConfig) -> tuple[np.ndarray, np.ndarray]:
     """Seeds (n,) int: class column k or -1, and confident background (n,) bool.
 
-    cams (n, K) superpixel mean CAMs, m (n,) superpixel mean M. A superpixel is a seed of the
-    class with the largest CAM when that CAM ≥ seed_threshold; every class keeps at least its
-    strongest superpixel. Background: no seed, mean M < bg_fg_threshold, every CAM < bg_cam_threshold.
+    cams (n, K) superpixel mean CAMs, m (n,) superpixel mean M, or None for the diffusion without
+    M (the `diffusion-no-m` baseline reads no M anywhere). A superpixel is a seed of the class with
+    the largest CAM when that CAM ≥ seed_threshold; every class keeps at least its strongest
+    superpixel. Background: no seed, every CAM < bg_cam_threshold and (with M) mean M < bg_fg_threshold.
     """
     n, k = cams.shape
     if k == 0:
@@ -38,7 +39,9 @@ def anchors(cams: np.ndarray, m: np.ndarray, cfg: LabelConfig) -> tuple[np.ndarr
     seeds = np.where(top >= cfg.seed_threshold, cams.argmax(axis=1), -1)
     strongest = cams.argmax(axis=0)  # (K,) a node per class
     seeds[strongest] = np.arange(k)
-    background = (seeds < 0) & (m < cfg.bg_fg_threshold) & (top < cfg.bg_cam_threshold)
+    background = (seeds < 0) & (top < cfg.bg_cam_threshold)
+    if m is not None:
+        background &= m < cfg.bg_fg_threshold
     return seeds, background
 
 
