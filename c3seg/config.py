@@ -39,7 +39,10 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     backbone: str = "tiny"  # see c3seg.models.BACKBONES
-    pretrained: bool = False  # ImageNet weights from torchvision (downloaded on first use)
+    # "" (from scratch) | imagenet (torchvision's, downloaded on first use) | a torchvision weights
+    # name (ResNet50_Weights.IMAGENET1K_V2) | a .pt/.pth/.safetensors file (offline); see
+    # c3seg.models.weights. true / false, from when this was a boolean, mean imagenet / "".
+    pretrained: str = ""
     epochs: int = 20
     batch_size: int = 32
     lr: float = 0.01
@@ -52,6 +55,9 @@ class TrainConfig:
     colour: bool = False  # brightness/contrast/saturation jitter, 20% grayscale, channel permutation
     affine: float = 0.0  # random rotation in [-affine, affine] degrees, shear in [-0.8, 0.8] x that
     amp: bool = True  # bf16 autocast on CUDA
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "pretrained", pretrained_setting(self.pretrained))
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,21 @@ class Config:
     methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet")
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0
+
+
+def pretrained_setting(value: str | bool | None) -> str:
+    """The `pretrained` setting as a string: "" (none), "imagenet", or a weights name / file.
+
+    YAML `pretrained: true` and `pretrained=true` on the command line (this setting was a
+    boolean) mean "imagenet"; false, no, none or nothing mean ""."""
+    if isinstance(value, bool):
+        return "imagenet" if value else ""
+    text = "" if value is None else str(value).strip()
+    if text.lower() in ("", "none", "false", "no", "off", "0"):
+        return ""
+    if text.lower() in ("imagenet", "true", "yes", "on", "1"):
+        return "imagenet"
+    return text
 
 
 def _coerce(value: str, typ: Any) -> Any:

@@ -5,6 +5,9 @@
 - `vgg16-largefov`: the paper's DeepLab-LargeFOV (VGG-16; pool4/pool5 stride 1, conv5 dilation 2,
   fc6 3x3 dilation 12 with 1024 channels, fc7 1x1 1024, fc8), output stride 8.
 - `deeplabv3-resnet50`: torchvision's DeepLabV3 for users who want accuracy, output stride 8.
+
+`build_model(name, K, pretrained)` loads pretrained weights through `c3seg.models.weights`; each
+network names its output layer in `head_key`, which is skipped when the class count differs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from c3seg.config import pretrained_setting
+from c3seg.models.weights import load_pretrained
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -24,6 +30,8 @@ def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequent
 
 
 class TinyNet(nn.Module):
+    head_key = "head.1"  # the 1x1 conv producing K channels
+
     def __init__(self, out_channels: int, width: int = 32) -> None:
         super().__init__()
         w = width
@@ -41,13 +49,17 @@ class TinyNet(nn.Module):
 
 
 class VGG16LargeFOV(nn.Module):
-    """DeepLab-LargeFOV (Chen et al. 2015) on VGG-16, as the paper uses for L-Net and segmentation."""
+    """DeepLab-LargeFOV (Chen et al. 2015) on VGG-16, as the paper uses for L-Net and segmentation.
 
-    def __init__(self, out_channels: int, pretrained: bool = False) -> None:
+    `features.*` keep torchvision's VGG-16 names, so its ImageNet state dict loads into them."""
+
+    head_key = "fc8"
+
+    def __init__(self, out_channels: int) -> None:
         super().__init__()
-        from torchvision.models import VGG16_Weights, vgg16
+        from torchvision.models import vgg16
 
-        vgg = vgg16(weights=VGG16_Weights.IMAGENET1K_V1 if pretrained else None).features
+        vgg = vgg16(weights=None).features
         layers = list(vgg.children())
         # VGG-16 features: pools at indices 4, 9, 16, 23, 30. Keep pool1-3 (stride 8); pool4 and
         # pool5 become 3x3 stride-1 max pools; conv5 layers (24, 26, 28) get dilation 2.
@@ -74,16 +86,14 @@ class VGG16LargeFOV(nn.Module):
 
 
 class DeepLabV3ResNet50(nn.Module):
-    def __init__(self, out_channels: int, pretrained: bool = False) -> None:
+    head_key = "net.classifier.4"  # DeepLabHead's last 1x1 conv
+
+    def __init__(self, out_channels: int) -> None:
         super().__init__()
-        from torchvision.models import ResNet50_Weights
         from torchvision.models.segmentation import deeplabv3_resnet50
 
         self.net = deeplabv3_resnet50(
-            weights=None,
-            weights_backbone=ResNet50_Weights.IMAGENET1K_V1 if pretrained else None,
-            num_classes=out_channels,
-            aux_loss=False,
+            weights=None, weights_backbone=None, num_classes=out_channels, aux_loss=False
         )
         self.output_stride = 8
 
@@ -92,16 +102,40 @@ class DeepLabV3ResNet50(nn.Module):
         return self.net.classifier(feats)  # (B, K, H/8, W/8)
 
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {
-    "tiny": lambda out, pretrained=False: TinyNet(out),
+BACKBONES: dict[str, Callable[[int], nn.Module]] = {
+    "tiny": TinyNet,
     "vgg16-largefov": VGG16LargeFOV,
     "deeplabv3-resnet50": DeepLabV3ResNet50,
 }
 
+# what pretrained=imagenet (formerly pretrained=true) loads for each backbone
+IMAGENET_WEIGHTS = {
+    "vgg16-largefov": "VGG16_Weights.IMAGENET1K_V1",  # into features.*; fc6/fc7 stay random
+    "deeplabv3-resnet50": "ResNet50_Weights.IMAGENET1K_V1",  # into net.backbone.*
+}
 
-def build_model(name: str, out_channels: int, pretrained: bool = False) -> nn.Module:
+
+def build_model(name: str, out_channels: int, pretrained: str | bool = "") -> nn.Module:
+    """A backbone with K = out_channels outputs.
+
+    Args:
+        name: a key of BACKBONES.
+        out_channels: K, the channels of the output score map.
+        pretrained: "" / "none" (from scratch), "imagenet", a torchvision weights name such as
+            "ResNet50_Weights.IMAGENET1K_V2", or a .pt/.pth/.safetensors file (see
+            c3seg.models.weights); true/false mean "imagenet" / "".
+    """
     if name not in BACKBONES:
         raise KeyError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-    if pretrained and name == "tiny":
-        raise ValueError("the tiny backbone has no pretrained weights; set pretrained=false")
-    return BACKBONES[name](out_channels, pretrained=pretrained)
+    model = BACKBONES[name](out_channels)
+    spec = pretrained_setting(pretrained)
+    if spec == "imagenet":
+        if name not in IMAGENET_WEIGHTS:
+            raise ValueError(
+                f"the {name} backbone has no ImageNet weights; set pretrained='' (from scratch) or "
+                "pretrained=/path/to/weights.safetensors (weights saved from a network of this backbone)"
+            )
+        spec = IMAGENET_WEIGHTS[name]
+    if spec:
+        load_pretrained(model, spec)
+    return model
