@@ -1,6 +1,6 @@
 """The `c3seg` command: one subcommand per job.
 
-c3seg demo [--out DIR] [--quick] [key=value ...]
+c3seg demo [--out DIR] [--quick] [--seeds N|a,b,...] [key=value ...]
 c3seg run --dataset SPEC --split SPLIT --out DIR [--stages a,b] [--config FILE] [key=value ...]
 c3seg train-lnet | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
 c3seg predict --run DIR --method pnet IMAGE... --out DIR [--crf]
@@ -52,6 +52,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seeds(text: str) -> list[int]:
+    from c3seg.seeds import parse_seeds
+
+    try:
+        return parse_seeds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c3seg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -63,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/demo"))
     p.add_argument(
         "--quick", action="store_true", help="a tiny configuration that finishes in about a minute"
+    )
+    p.add_argument(
+        "--seeds",
+        type=_seeds,
+        help="run once per seed into OUT/seed-K (data.bench_seed=K, seed=K) and summarize in "
+        "OUT/summary.md: a count N (seeds 1..N; 0 is the development seed) or a list like 1,2,3 or 5,",
     )
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=lambda a: _call("c3seg.demo:demo_command", a))

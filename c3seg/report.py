@@ -1,8 +1,11 @@
 """report.json and report.md: the paper's Table 2 for one run.
 
 IoU is in percent (0-100) as the paper prints it. `percent_of_fully_supervised` is the method's
-mIoU over the `fully-supervised` row's mIoU (the paper's headline metric); also given for the weak
-categories alone (`percent_of_fully_supervised_weak`).
+mIoU over the `fully-supervised` row's mIoU (the paper's headline metric, column "% of full");
+`percent_of_fully_supervised_weak` is the same ratio over the weak categories alone (column
+"weak % of full": weak mIoU over the fully-supervised weak mIoU), where the categories without
+masks show how much the transfer recovers. The `pnet` row also names the fine-tuning epoch that
+train-pnet chose on the hold-out (`selected_epoch`, 0 = the lnet model unchanged) and its score.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ def table_md(rows: dict[str, dict], classes: Sequence[str], strong: set[str]) ->
     head = (
         ["method"]
         + [f"{c}*" if c in strong else c for c in classes]
-        + ["mIoU", "strong", "weak", "% of full"]
+        + ["mIoU", "strong", "weak", "% of full", "weak % of full"]
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
@@ -72,9 +75,24 @@ def table_md(rows: dict[str, dict], classes: Sequence[str], strong: set[str]) ->
             _fmt(r["miou_strong"]),
             _fmt(r["miou_weak"]),
             _fmt(r.get("percent_of_fully_supervised")),
+            _fmt(r.get("percent_of_fully_supervised_weak")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def selection_md(rows: dict[str, dict]) -> str:
+    """The P-Net checkpoint choice, one line ('' when the pnet row has none, e.g. an old checkpoint)."""
+    row = rows.get("pnet") or {}
+    epoch = row.get("selected_epoch")
+    if epoch is None:
+        return ""
+    of = f" of {row['finetune_epochs']}" if row.get("finetune_epochs") is not None else ""
+    score = row.get("selection_score")
+    held = f", hold-out score {score:.1f}" if score is not None else ""
+    if score is not None and row.get("selection"):
+        held += f" (pnet.select={row['selection']})"
+    return f"pnet: fine-tuning epoch {epoch}{of} chosen (epoch 0 = the lnet model unchanged){held}."
 
 
 def pseudo_md(pseudo: dict[str, dict]) -> str:
@@ -104,9 +122,14 @@ def write_report(
         "",
         f"Segmentation on val, IoU in percent. Strong categories are marked *: {', '.join(split.strong) or 'none'}.",
         f"Weak categories ({len(split.weak)}): {', '.join(split.weak)}.",
+        "strong / weak: mIoU over the strong / weak categories (background in mIoU only).",
+        f"% of full: mIoU over the {REFERENCE} mIoU, all categories. "
+        f"weak % of full: weak mIoU over the {REFERENCE} weak mIoU, weak categories only.",
         "",
         table_md(rows, data.classes, set(split.strong)),
     ]
+    if selection_md(rows):
+        md += ["", selection_md(rows)]
     if pseudo:
         md += ["", "## Pseudo-label quality on weak training images (evaluation only)", "", pseudo_md(pseudo)]
     if (run.figures / "fig3.png").exists():
@@ -114,4 +137,4 @@ def write_report(
     write_text(run.report_md, "\n".join(md) + "\n")
 
 
-__all__ = ["method_row", "write_report", "table_md"]
+__all__ = ["method_row", "write_report", "table_md", "selection_md"]

@@ -34,5 +34,11 @@ def test_report_json_and_markdown(tmp_path):
     )
     assert rep["pseudo_labels"]["diffusion"]["miou"] == 55.0
     md = run.report_md.read_text()
-    assert "| method | background | cat* | dog | car* | mIoU" in md
+    assert (
+        "| method | background | cat* | dog | car* | mIoU | strong | weak | % of full | weak % of full |"
+        in md
+    )
+    assert m["percent_of_fully_supervised_weak"] == round(100 * 30.0 / 60.0, 1)
+    assert f"| {m['percent_of_fully_supervised']:.1f} | 50.0 |" in md  # lnet: overall, then weak ratio
+    assert "weak % of full: weak mIoU over the fully-supervised weak mIoU" in md
     assert md.count("\n| ") >= 3

@@ -17,7 +17,7 @@ from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import eval_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import segment
-from c3seg.io import read_json, write_json
+from c3seg.io import load_checkpoint, read_json, write_json
 from c3seg.metrics import ConfusionMatrix
 from c3seg.report import method_row, write_report
 from c3seg.run import Run
@@ -99,6 +99,24 @@ def evaluate_method(cfg: Config, run: Run, data: SegData, method: str) -> dict:
     return result
 
 
+def pnet_selection(cfg: Config, run: Run) -> dict:
+    """Which fine-tuning epoch train-pnet kept (0 = the lnet model unchanged) and the hold-out
+    score that chose it, read from seg/pnet/model.pt on every call: the cached eval/pnet.json does
+    not hold them. The score is the checkpoint's `selection_score` (criterion `selection`, i.e.
+    pnet.select) or, in checkpoints written before those keys, its strong `holdout_miou`; None where
+    the checkpoint lacks both (and `epoch`)."""
+    ck = load_checkpoint(run.checkpoint(run.seg_stage("pnet")), "train-pnet")
+    epoch = ck.get("epoch")
+    score = ck.get("selection_score", ck.get("holdout_miou"))
+    selection = ck.get("selection") or ("strong" if ck.get("holdout_miou") is not None else None)
+    return {
+        "selected_epoch": None if epoch is None else int(epoch),
+        "selection_score": None if score is None else round(float(score), 2),  # percent
+        "selection": selection,
+        "finetune_epochs": ck.get("finetune_epochs", cfg.pnet.finetune_epochs),
+    }
+
+
 def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     methods = trained_methods(run)
     if not methods:
@@ -116,6 +134,8 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             rows[m]["miou_strong"],
             rows[m]["miou_weak"],
         )
+        if m == "pnet":
+            rows[m].update(pnet_selection(cfg, run))
     pseudo = {}
     for q in sorted((run.root / "labels").glob("*/quality.json")):
         pseudo[q.parent.name] = read_json(q)

@@ -1,0 +1,75 @@
+"""evaluate on a fake run folder: the pnet row names the fine-tuning epoch its checkpoint holds."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+from toydata import make
+
+from c3seg.config import Config, TrainConfig
+from c3seg.io import save_checkpoint
+from c3seg.models import build_model
+from c3seg.run import Run
+from c3seg.splits import SplitSet
+from c3seg.stages.evaluate import evaluate_all
+from c3seg.train_utils import checkpoint_dict
+
+
+def test_pnet_row_has_selected_epoch_from_the_checkpoint(tmp_path) -> None:
+    data = make(tmp_path / "data", n_train=2, n_val=2, size=32)
+    split = SplitSet("toy", ("red", "blue"), ("green",))
+    cfg = Config(seg=TrainConfig(amp=False), device="cpu")
+    run = Run(tmp_path / "run")
+    torch.manual_seed(0)
+    model = build_model("tiny", data.num_classes)
+    save_checkpoint(run.checkpoint("seg/lnet"), checkpoint_dict(model, "tiny", data.num_classes))  # no keys
+    pnet_ckpt = run.checkpoint("seg/pnet")
+    save_checkpoint(pnet_ckpt, checkpoint_dict(model, "tiny", data.num_classes, epoch=1, holdout_miou=42.123))
+
+    rep = json.loads(evaluate_all(cfg, run, data, split).read_text())
+    row = rep["methods"]["pnet"]
+    assert row["selected_epoch"] == 1 and row["selection_score"] == 42.12
+    assert row["finetune_epochs"] == cfg.pnet.finetune_epochs and row["selection"] == "strong"
+    assert "selected_epoch" not in rep["methods"]["lnet"]
+    assert (
+        "pnet: fine-tuning epoch 1 of 1 chosen (epoch 0 = the lnet model unchanged)"
+        in run.report_md.read_text()
+    )
+
+    # a new checkpoint older than the cached eval/pnet.json: the scores are reused, the epoch is not
+    save_checkpoint(pnet_ckpt, checkpoint_dict(model, "tiny", data.num_classes, epoch=0, holdout_miou=40.0))
+    cached = run.evaluation("pnet").stat()
+    os.utime(pnet_ckpt, ns=(cached.st_atime_ns, cached.st_mtime_ns - 10**9))
+    rep = json.loads(evaluate_all(cfg, run, data, split).read_text())
+    assert run.evaluation("pnet").stat().st_mtime_ns == cached.st_mtime_ns
+    assert rep["methods"]["pnet"]["selected_epoch"] == 0 and rep["methods"]["pnet"]["selection_score"] == 40.0
+
+    # train-pnet's newer keys: the score that chose (selection_score, criterion selection) wins
+    save_checkpoint(
+        pnet_ckpt,
+        checkpoint_dict(
+            model,
+            "tiny",
+            data.num_classes,
+            epoch=2,
+            holdout_miou=40.0,
+            selection="strong+labels",
+            selection_score=45.5,
+        ),
+    )
+    rep = json.loads(evaluate_all(cfg, run, data, split).read_text())
+    assert (
+        rep["methods"]["pnet"]["selection_score"] == 45.5
+        and rep["methods"]["pnet"]["selection"] == "strong+labels"
+    )
+    assert "hold-out score 45.5 (pnet.select=strong+labels)" in run.report_md.read_text()
+
+    # an older checkpoint without the keys: None, and no line in report.md
+    save_checkpoint(pnet_ckpt, checkpoint_dict(model, "tiny", data.num_classes))
+    rep = json.loads(evaluate_all(cfg, run, data, split).read_text())
+    assert (
+        rep["methods"]["pnet"]["selected_epoch"] is None and rep["methods"]["pnet"]["selection_score"] is None
+    )
+    assert "fine-tuning epoch" not in run.report_md.read_text()
