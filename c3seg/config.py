@@ -33,7 +33,7 @@ class DataConfig:
     scale_min: float = 0.75  # random rescale range for training
     scale_max: float = 1.25
     workers: int = 2  # DataLoader workers
-    holdout: float = 0.1  # fraction of strong training images held out to choose checkpoints
+    holdout: float = 0.1  # fraction of training images (strong and weak) held out to choose checkpoints
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,10 @@ class PNetConfig:
     optim_pnet: str = "adam"  # adam (betas 0.5, 0.999, the usual GAN setting) | sgd (momentum 0.9; paper)
     lam: float = 0.1  # λ of Eq. 3-4
     input_size: int = 64  # P-Net input side S (images and maps are resized to S×S; fc4 has 128·(S/8)² inputs)
-    eval_every: int = 1  # fine-tuning epochs between checkpoint selections on the strong hold-out
+    eval_every: int = 1  # fine-tuning epochs between checkpoint selections on the hold-out
+    # what chooses the checkpoint: "strong" (strong hold-out mIoU) | "strong+labels" (its mean with
+    # the weak hold-out's agreement with image-level labels; see c3seg.stages.train_pnet)
+    select: str = "strong+labels"
 
 
 @dataclass(frozen=True)

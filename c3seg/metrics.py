@@ -51,3 +51,19 @@ def mean_iou(iou: np.ndarray, classes: Sequence[int] | None = None) -> float:
     vals = iou if classes is None else iou[list(classes)]
     vals = vals[~np.isnan(vals)]
     return float(vals.mean()) if vals.size else float("nan")
+
+
+def label_f1(pred: np.ndarray, labels: Sequence[int], min_fraction: float = 0.002) -> float:
+    """Agreement of one prediction (H, W) with the image's image-level labels, in [0, 1].
+
+    The predicted classes are the foreground classes covering at least `min_fraction` of the
+    image; the score is the F1 of that set against `labels` (precision: predicted classes that are
+    labelled; recall: labelled classes that are predicted). An image with no label and no
+    predicted class scores 1. Needs no mask: weak images may be scored with it."""
+    counts = np.bincount(pred.ravel().astype(np.int64))
+    predicted = {c for c in np.flatnonzero(counts >= min_fraction * pred.size) if c != 0}
+    truth = set(labels)
+    if not predicted and not truth:
+        return 1.0
+    hit = len(predicted & truth)
+    return 2.0 * hit / (len(predicted) + len(truth))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from c3seg.metrics import ConfusionMatrix, mean_iou
+from c3seg.metrics import ConfusionMatrix, label_f1, mean_iou
 
 
 def test_hand_computed_iou_with_void_and_absent_class():
@@ -45,3 +45,15 @@ def test_rejects_bad_predictions_and_shapes():
         cm.update([0, 1], [0, 5])
     with pytest.raises(ValueError):
         cm.update([0, 1], [0])
+
+
+def test_label_f1_against_image_labels():
+    pred = np.zeros((10, 10), np.int64)
+    assert label_f1(pred, []) == 1.0  # nothing labelled, nothing predicted
+    assert label_f1(pred, [3]) == 0.0  # a labelled class never predicted
+    pred[:5] = 3
+    assert label_f1(pred, [3]) == 1.0
+    pred[9, 9] = 4  # one pixel (1%) of an unlabelled class
+    assert label_f1(pred, [3], min_fraction=0.02) == 1.0  # below the size threshold: ignored
+    assert label_f1(pred, [3], min_fraction=0.005) == pytest.approx(2 / 3)
+    assert label_f1(pred, [3, 5], min_fraction=0.02) == pytest.approx(2 / 3)  # recall 1/2, precision 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -143,8 +144,9 @@ def test_train_pnet_stage(setup, monkeypatch: pytest.MonkeyPatch) -> None:
     assert [r["phase"] for r in rows] == ["start", "pretrain", "pretrain", "finetune", "finetune"]
     for r in rows[1:]:
         assert np.isfinite(r["d_loss"]) and 0 <= r["d_acc_real"] <= 1 and 0 <= r["d_acc_fake"] <= 1
-    assert all("seg_ce" in r and "holdout_miou" in r for r in rows[3:])
-    assert max(r.get("holdout_miou", -1) for r in rows) == pytest.approx(ck["holdout_miou"])
+    assert all("seg_ce" in r and "holdout_miou" in r and "weak_label_f1" in r for r in rows[3:])
+    assert max(r.get("score", -1) for r in rows) == pytest.approx(ck["selection_score"])
+    assert ck["selection"] == "strong+labels"
     assert not run.state("seg/pnet").exists()
     # a second call skips
     mtime = out.stat().st_mtime
@@ -157,10 +159,11 @@ def test_train_pnet_resumes_and_keeps_best(setup, monkeypatch: pytest.MonkeyPatc
     cfg, run, data, split = setup
     calls = iter([50.0, 40.0, 60.0, 55.0])  # epoch 0, then fine-tuning epochs
 
-    def fake_miou(*args, **kwargs):
-        return next(calls)
+    def fake_score(*args, **kwargs):
+        x = next(calls)
+        return {"holdout_miou": x, "score": x}
 
-    monkeypatch.setattr(train_pnet_mod, "holdout_miou", fake_miou)
+    monkeypatch.setattr(train_pnet_mod, "selection_score", fake_score)
     original = train_pnet_mod.run_epoch
     n = {"epochs": 0}
 
@@ -185,3 +188,36 @@ def test_train_pnet_needs_lnet(setup) -> None:
     run.checkpoint("seg/lnet").unlink()
     with pytest.raises(FileNotFoundError, match="lnet"):
         train_pnet_mod.train_pnet(cfg, run, data, split)
+
+
+class _Constant(torch.nn.Module):
+    """A 'segmentation net' that predicts one class everywhere."""
+
+    def __init__(self, num_classes: int, cls: int) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.zeros(num_classes))
+        with torch.no_grad():
+            self.logits[cls] = 5.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits[None, :, None, None].expand(x.shape[0], -1, x.shape[2] // 4, x.shape[3] // 4)
+
+
+def test_selection_with_labels_sees_weak_classes(setup) -> None:
+    """strong+labels scores a net that finds the weak class above one that calls it background,
+    from image-level labels of the weak hold-out alone."""
+    cfg, run, data, split = setup
+    weak_held = train_pnet_mod.weak_holdout(cfg, data, split)
+    assert weak_held and all(2 in s.labels for s in weak_held)
+    held = train_pnet_mod.holdout_pairs(cfg, data, split)
+    dev = torch.device("cpu")
+    finds = train_pnet_mod.selection_score(_Constant(3, 2), held, weak_held, cfg, data, dev)
+    misses = train_pnet_mod.selection_score(_Constant(3, 0), held, weak_held, cfg, data, dev)
+    assert finds["weak_label_f1"] > misses["weak_label_f1"] == 0.0
+    assert finds["score"] == pytest.approx(0.5 * (finds["holdout_miou"] + finds["weak_label_f1"]))
+    strong_only = replace(cfg, pnet=replace(cfg.pnet, select="strong"))
+    s = train_pnet_mod.selection_score(_Constant(3, 2), held, weak_held, strong_only, data, dev)
+    assert s["score"] == s["holdout_miou"] and "weak_label_f1" not in s
+    with pytest.raises(ValueError, match="pnet.select"):
+        bad = replace(cfg, pnet=replace(cfg.pnet, select="val"))
+        train_pnet_mod.selection_score(_Constant(3, 2), held, weak_held, bad, data, dev)

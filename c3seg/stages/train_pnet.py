@@ -7,10 +7,13 @@
    alternating per batch: Eq. 5 for P, then Eq. 4 for S:
        min_S  J_m(L_I, S(I)) + λ J_b(1, P(I ⊗ S(I)))
    (⊗ = the product encoding, `c3seg.models.pnet.product_encoding`).
-4. The segmentation checkpoint is chosen by mIoU on the strong hold-out (`splits.holdout`, never
+4. The segmentation checkpoint is chosen on held-out training images (`splits.holdout`, never
    trained on by train-seg or here), evaluated before fine-tuning (epoch 0 = the lnet model) and
    every `pnet.eval_every` epochs; the best is kept, so fine-tuning never returns a worse model on
-   the hold-out than it started from. Weak masks are never used to choose anything.
+   the hold-out than it started from. `pnet.select`: "strong" = mIoU on the strong hold-out (its
+   masks); "strong+labels" = the mean of that and the agreement of predictions on the WEAK
+   hold-out with their image-level labels (`metrics.label_f1`): strong mIoU alone rewards a model
+   that suppresses weak classes, the labels see them. Weak masks are never used to choose anything.
 
 Outputs: seg/pnet/model.pt (what `evaluate` reports as "pnet"), pnet/model.pt (the P-Net at the
 chosen epoch), seg/pnet/log.jsonl (per epoch: discriminator loss and accuracy on real and fake,
@@ -37,10 +40,11 @@ from torch import nn
 from c3seg import distributed as dist
 from c3seg.config import Config
 from c3seg.data.torchdata import PairSet
-from c3seg.data.transforms import train_transform
-from c3seg.data.types import SegData
-from c3seg.io import load_checkpoint, save_checkpoint
-from c3seg.metrics import mean_iou
+from c3seg.data.transforms import normalize, train_transform
+from c3seg.data.types import Sample, SegData
+from c3seg.infer import segment
+from c3seg.io import load_checkpoint, read_image, save_checkpoint
+from c3seg.metrics import label_f1, mean_iou
 from c3seg.models import build_model
 from c3seg.models.common import upsample
 from c3seg.models.pnet import PNet, label_maps, pnet_input
@@ -161,9 +165,42 @@ def run_epoch(
     return out
 
 
-def holdout_miou(seg: nn.Module, pairs: list, cfg: Config, data: SegData, device: torch.device) -> float:
-    cm = evaluate_model(unwrap(seg), pairs, data.num_classes, device, cfg.seg.amp)
-    return 100.0 * mean_iou(cm.iou())
+def weak_holdout(cfg: Config, data: SegData, split: SplitSet) -> list[Sample]:
+    """Weak images held out of train-seg (same hash rule as the strong hold-out); only their
+    image-level labels are read."""
+    _, weak = partition(data, split)
+    return holdout(weak, cfg.data.holdout)[1] if weak else []
+
+
+@torch.no_grad()
+def weak_label_f1(seg: nn.Module, samples: list[Sample], device: torch.device, amp: bool) -> float:
+    """Mean `metrics.label_f1` (in %) of predictions on weak hold-out images; no mask is read."""
+    seg = unwrap(seg)
+    seg.eval()
+    scores = []
+    for s in samples:
+        x = normalize(torch.from_numpy(read_image(s.image)).permute(2, 0, 1)[None].to(device))
+        with autocast(device, amp):
+            pred = segment(seg, x).argmax(1)[0].cpu().numpy()  # (H, W)
+        scores.append(label_f1(pred, s.labels))
+    return 100.0 * sum(scores) / len(scores) if scores else float("nan")
+
+
+def selection_score(
+    seg: nn.Module, held: list, weak_held: list[Sample], cfg: Config, data: SegData, device: torch.device
+) -> dict[str, float]:
+    """What chooses the checkpoint (`pnet.select`): strong hold-out mIoU, or its mean with the weak
+    hold-out's label agreement. Both in %."""
+    cm = evaluate_model(unwrap(seg), held, data.num_classes, device, cfg.seg.amp)
+    out = {"holdout_miou": 100.0 * mean_iou(cm.iou())}
+    if cfg.pnet.select == "strong+labels" and weak_held:
+        out["weak_label_f1"] = weak_label_f1(seg, weak_held, device, cfg.seg.amp)
+        out["score"] = 0.5 * (out["holdout_miou"] + out["weak_label_f1"])
+    elif cfg.pnet.select in ("strong", "strong+labels"):
+        out["score"] = out["holdout_miou"]
+    else:
+        raise ValueError(f"unknown pnet.select {cfg.pnet.select!r}; use strong or strong+labels")
+    return out
 
 
 def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
@@ -199,7 +236,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     all_set = PairSet(method_pairs(cfg, run, data, split, "lnet"), transform)
     strong_loader = make_loader(strong_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     all_loader = make_loader(all_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    held = holdout_pairs(cfg, data, split)
+    held, weak_held = holdout_pairs(cfg, data, split), weak_holdout(cfg, data, split)
 
     start, best = 0, None
     state = resume_state(run.state(STAGE))
@@ -211,9 +248,9 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         start, best = state["epoch"] + 1, state["best"]
     tlog = JsonlLog(run.train_log(STAGE), fresh=state is None)
     if best is None:  # epoch 0: the lnet model itself is the first candidate
-        miou = holdout_miou(seg, held, cfg, data, device)
-        best = {"epoch": 0, "miou": miou, "seg": copy.deepcopy(unwrap(seg).state_dict()), "pnet": None}
-        tlog.write(phase="start", epoch=0, holdout_miou=miou)
+        sel = selection_score(seg, held, weak_held, cfg, data, device)
+        best = {"epoch": 0, **sel, "seg": copy.deepcopy(unwrap(seg).state_dict()), "pnet": None}
+        tlog.write(phase="start", epoch=0, **sel)
     log.info(
         "pnet: %d strong images for pre-training, %d for fine-tuning, %d hold-out images; %d + %d epochs on %s",
         len(strong_set), len(all_set), len(held), pc.pretrain_epochs, pc.finetune_epochs, device,
@@ -228,11 +265,12 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         row: dict[str, Any] = run_epoch(cfg, loader, seg, pnet, opt_p, opt_s if finetune else None, device)
         ft_epoch = epoch - pc.pretrain_epochs + 1  # 1-based fine-tuning epoch
         if finetune and (ft_epoch % max(pc.eval_every, 1) == 0 or epoch == total - 1):
-            row["holdout_miou"] = miou = holdout_miou(seg, held, cfg, data, device)
-            if miou > best["miou"]:
+            sel = selection_score(seg, held, weak_held, cfg, data, device)
+            row.update(sel)
+            if sel["score"] > best["score"]:
                 best = {
                     "epoch": ft_epoch,
-                    "miou": miou,
+                    **sel,
                     "seg": copy.deepcopy(unwrap(seg).state_dict()),
                     "pnet": copy.deepcopy(unwrap(pnet).state_dict()),
                 }
@@ -252,7 +290,9 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             best=best,
         )
     if dist.is_main():
-        log.info("pnet: chose fine-tuning epoch %d (hold-out mIoU %.1f)", best["epoch"], best["miou"])
+        log.info(
+            "pnet: chose fine-tuning epoch %d (%s score %.1f)", best["epoch"], cfg.pnet.select, best["score"]
+        )
         unwrap(seg).load_state_dict(best["seg"])
         save_checkpoint(
             run.checkpoint(DISC_STAGE),
@@ -266,7 +306,15 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         save_checkpoint(
             final,
             checkpoint_dict(
-                seg, backbone, data.num_classes, method="pnet", epoch=best["epoch"], holdout_miou=best["miou"]
+                seg,
+                backbone,
+                data.num_classes,
+                method="pnet",
+                epoch=best["epoch"],
+                holdout_miou=best["holdout_miou"],
+                selection=cfg.pnet.select,
+                selection_score=best["score"],
+                weak_label_f1=best.get("weak_label_f1"),
             ),
         )
         run.state(STAGE).unlink(missing_ok=True)

@@ -12,8 +12,9 @@ Each method differs only in which masks it trains on:
 | diffusion-no-m    | ground truth    | self-diffusion without M            |
 | lnet              | ground truth    | self-diffusion labels (the method)  |
 
-A deterministic part of the strong images (`data.holdout`) is kept out of training in every
-method; train-pnet chooses its checkpoint on it.
+A deterministic part of the strong and of the weak images (`data.holdout`) is kept out of
+training in every method; train-pnet chooses its checkpoint on it (strong: masks, weak: image-level
+labels only).
 """
 
 from __future__ import annotations
@@ -67,13 +68,13 @@ REPORT_ORDER = [*METHODS, "pnet"]
 def method_pairs(
     cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
 ) -> list[tuple[Path, Path]]:
-    """The (image, mask) pairs a method trains on, minus the strong hold-out."""
+    """The (image, mask) pairs a method trains on, minus the strong and weak hold-outs."""
     if method not in METHODS:
         raise KeyError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     mode, source = METHODS[method]
     pairs = training_pairs(data, split, mode, run.labels_dir(source) if source else None)
-    strong, _ = partition(data, split)
-    _, held = holdout(strong, cfg.data.holdout)
+    strong, weak = partition(data, split)
+    held = holdout(strong, cfg.data.holdout)[1] + holdout(weak, cfg.data.holdout)[1]
     held_images = {s.image for s in held}
     return [p for p in pairs if p[0] not in held_images]
 
