@@ -70,6 +70,15 @@ class CamConfig(TrainConfig):
 
 
 @dataclass(frozen=True)
+class SegConfig(TrainConfig):
+    """train-seg: TrainConfig plus an optional image-level term on every training image."""
+
+    # weight of `train_seg.image_label_loss` (each foreground class's largest softmax probability
+    # against the image-level label, as SEC's expansion loss with max pooling); 0 = off
+    label_loss: float = 0.0
+
+
+@dataclass(frozen=True)
 class LabelConfig:
     """make-labels: SLIC superpixels + random-walk self-diffusion (Eq. 2); see c3seg.diffusion."""
 
@@ -127,7 +136,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     lnet: TrainConfig = field(default_factory=TrainConfig)
     cam: CamConfig = field(default_factory=CamConfig)
-    seg: TrainConfig = field(default_factory=TrainConfig)
+    seg: SegConfig = field(default_factory=SegConfig)
     pnet: PNetConfig = field(default_factory=PNetConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     # segmentation methods trained by train-seg (see c3seg.stages.train_seg.METHODS); train-pnet adds "pnet"

@@ -23,6 +23,7 @@ import logging
 import time
 from pathlib import Path
 
+import torch
 import torch.nn.functional as F
 
 from c3seg import distributed as dist
@@ -79,6 +80,25 @@ def method_pairs(
     return [p for p in pairs if p[0] not in held_images]
 
 
+def image_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Image-level term (`seg.label_loss`): BCE of each foreground class's largest softmax
+    probability against the image's label (SEC's expansion loss, Kolesnikov and Lampert 2016, with
+    max pooling). It asks for every labelled class somewhere and no unlabelled one anywhere, which
+    pseudo labels that miss an object cannot ask. logits (B, C, H, W), labels (B, C-1) multi-hot."""
+    p = torch.softmax(logits, 1)[:, 1:].flatten(2).amax(-1)  # (B, C-1)
+    return F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), labels)
+
+
+def multi_hot(data: SegData, pairs: list[tuple[Path, Path]]) -> torch.Tensor:
+    """(len(pairs), C-1) image-level labels of each pair's image (weak images: their given labels)."""
+    labels = {s.image: s.labels for s in data.train}
+    out = torch.zeros(len(pairs), data.num_classes - 1)
+    for i, (image, _) in enumerate(pairs):
+        for c in labels.get(image, ()):
+            out[i, c - 1] = 1.0
+    return out
+
+
 def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str) -> Path:
     """Train one method's segmentation network; returns its checkpoint. Skips when finished,
     resumes from the last finished epoch when interrupted."""
@@ -92,6 +112,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     device = dist.local_device(cfg.device)
     pairs = method_pairs(cfg, run, data, split, method)
     ds = PairSet(pairs, train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max))
+    image_labels = multi_hot(data, pairs)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, data.num_classes, tc.pretrained), device)
     opt = make_optimizer(model, tc)
@@ -105,12 +126,14 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         t0, losses = time.time(), []
-        for it, (images, masks, _) in enumerate(loader):
+        for it, (images, masks, idx) in enumerate(loader):
             set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             with autocast(device, tc.amp):
-                logits = upsample(model(images), masks.shape[-2:])  # (B, C, H, W)
-            loss = F.cross_entropy(logits.float(), masks, ignore_index=255)
+                logits = upsample(model(images), masks.shape[-2:]).float()  # (B, C, H, W)
+            loss = F.cross_entropy(logits, masks, ignore_index=255)
+            if tc.label_loss > 0:
+                loss = loss + tc.label_loss * image_label_loss(logits, image_labels[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,0 +1,33 @@
+"""train-seg's image-level term (seg.label_loss)."""
+
+from pathlib import Path
+
+import torch
+
+from c3seg.data.types import Sample, SegData
+from c3seg.stages.train_seg import image_label_loss, multi_hot
+
+
+def test_image_label_loss_wants_labelled_classes_and_no_others() -> None:
+    labels = torch.tensor([[1.0, 0.0]])  # classes: background, a (labelled), b (not)
+    finds_a = torch.zeros(1, 3, 8, 8)
+    finds_a[0, 1, :4] = 8.0  # class a on the top half, background elsewhere
+    misses_a = torch.zeros(1, 3, 8, 8)
+    misses_a[0, 0] = 8.0  # background everywhere
+    confuses = finds_a.clone()
+    confuses[0, 2, 4:] = 16.0  # and class b, which the image is not labelled with
+    lo, mid, hi = (image_label_loss(x, labels) for x in (finds_a, confuses, misses_a))
+    assert lo < mid and lo < hi
+    x = misses_a.clone().requires_grad_(True)
+    image_label_loss(x, labels).backward()
+    assert x.grad[0, 1].min() < 0  # raising class a's score anywhere lowers the loss
+
+
+def test_multi_hot_uses_given_image_labels() -> None:
+    train = (
+        Sample("s", Path("s.png"), Path("s_mask.png"), (1,)),
+        Sample("w", Path("w.png"), None, (1, 2)),
+    )
+    data = SegData("t", ("background", "a", "b"), train, ())
+    y = multi_hot(data, [(Path("w.png"), Path("pseudo/w.png")), (Path("s.png"), Path("s_mask.png"))])
+    assert y.tolist() == [[1.0, 1.0], [1.0, 0.0]]
