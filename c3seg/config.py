@@ -41,7 +41,8 @@ class TrainConfig:
     backbone: str = "tiny"  # see c3seg.models.BACKBONES
     # "" (from scratch) | imagenet (torchvision's, downloaded on first use) | a torchvision weights
     # name (ResNet50_Weights.IMAGENET1K_V2) | a .pt/.pth/.safetensors file (offline); see
-    # c3seg.models.weights. true / false, from when this was a boolean, mean imagenet / "".
+    # c3seg.models.weights | pretrain (the backbone trained by this run's pretrain stage).
+    # true / false, from when this was a boolean, mean imagenet / "".
     pretrained: str = ""
     epochs: int = 20
     batch_size: int = 32
@@ -102,6 +103,9 @@ class LabelConfig:
     calib_images: int = 40  # strong training images used by the calibration
     calib_tolerance: float = 1.0  # mIoU points: near-best settings, among which the best without M wins
     batch_size: int = 8  # network forward passes, images of equal size batched
+    # multi-scale inference of M and the CAMs (image rescaled by each factor, mirrored too, maps
+    # averaged at the input size); (1.0,) = one pass (the CAMs are always flip-averaged)
+    scales: tuple[float, ...] = (1.0,)
     figure_images: int = 4  # weak images shown in figures/fig3.png
     workers: int = 1  # processes for the CPU diffusion (one BLAS thread each)
     shard: str = "0/1"  # i/n: this process makes labels for every n-th weak image from i
@@ -132,8 +136,29 @@ class PNetConfig:
 
 
 @dataclass(frozen=True)
+class PretrainConfig(CamConfig):
+    """pretrain: the backbone as a multi-label classifier on a generated image-level corpus (labels
+    only, never the evaluation data), in the role of the paper's ImageNet pretraining; read where
+    lnet/cam/seg.pretrained=pretrain. See c3seg.stages.pretrain and c3seg.data.pretrain_corpus."""
+
+    images: int = 6000  # corpus images (a `holdout` part of them logs mAP each epoch)
+    extra_categories: int = 32  # new procedural categories beside the benchmark's 16
+    size: int = 112  # corpus image side
+    crop: int = 96  # training crop side
+    holdout: float = 0.05
+    seed: int = 0  # corpus images and training; weights are cached per setting and shared by runs
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 0.003
+    weight_decay: float = 1e-4
+    optimizer: str = "adamw"
+    pool: str = "gmp"
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     lnet: TrainConfig = field(default_factory=TrainConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     seg: SegConfig = field(default_factory=SegConfig)

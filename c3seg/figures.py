@@ -55,13 +55,18 @@ def compose(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
 
 
 def write_fig3(
-    run: Run, nets: tuple[torch.nn.Module, torch.nn.Module], samples: Sequence[Sample], device
+    run: Run,
+    nets: tuple[torch.nn.Module, torch.nn.Module],
+    samples: Sequence[Sample],
+    device: torch.device,
+    scales: Sequence[float] = (1.0,),
 ) -> Path:
-    """run.figures / fig3.png for `samples` (weak images whose pseudo labels exist)."""
+    """run.figures / fig3.png for `samples` (weak images whose pseudo labels exist); `scales` as
+    labels.scales, so the maps shown are the ones the labels were made from."""
     from c3seg.stages.make_labels import network_maps
 
     rows = []
-    for s, im, m, cams in network_maps(nets, samples, 1, device):
+    for s, im, m, cams in network_maps(nets, samples, 1, device, scales):
         row = [im, heatmap(m), *[heatmap(c) for c in cams]]
         row.append(colorize(read_label(run.label_path("diffusion", s.id))))
         if s.mask is not None:  # evaluation only: the ground truth is shown, never used

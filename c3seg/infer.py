@@ -6,21 +6,44 @@ returns maps at the input resolution.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from c3seg.models.common import upsample
 
 
-@torch.no_grad()
-def foreground_prob(lnet: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """M = sigmoid(O_L(I)) (Eq. 1's network), (B, H, W) in [0, 1]."""
-    logits = upsample(lnet(images).float(), images.shape[-2:])  # (B, 1, H, W)
-    return torch.sigmoid(logits[:, 0])
+def _at_scales(
+    net: nn.Module, images: torch.Tensor, scales: Sequence[float], flip: bool
+) -> list[torch.Tensor]:
+    """net's score maps of the images rescaled by each factor (and mirrored, with flip), each
+    brought back to the input size: a list of (B, K, H, W)."""
+    size = images.shape[-2:]
+    out = []
+    for s in scales:
+        x = images if s == 1 else F.interpolate(images, scale_factor=s, mode="bilinear", align_corners=False)
+        out.append(upsample(net(x).float(), size))
+        if flip:
+            out.append(upsample(net(x.flip(-1)).float(), size).flip(-1))
+    return out
 
 
 @torch.no_grad()
-def class_activation_maps(cam_net: nn.Module, images: torch.Tensor, flip: bool = True) -> torch.Tensor:
+def foreground_prob(
+    lnet: nn.Module, images: torch.Tensor, scales: Sequence[float] = (1.0,), flip: bool = False
+) -> torch.Tensor:
+    """M = sigmoid(O_L(I)) (Eq. 1's network), (B, H, W) in [0, 1]; with several scales (and
+    flip) the mean of the probabilities over the rescaled (and mirrored) images."""
+    probs = [torch.sigmoid(x[:, 0]) for x in _at_scales(lnet, images, scales, flip)]  # (B, H, W) each
+    return torch.stack(probs).mean(0)
+
+
+@torch.no_grad()
+def class_activation_maps(
+    cam_net: nn.Module, images: torch.Tensor, flip: bool = True, scales: Sequence[float] = (1.0,)
+) -> torch.Tensor:
     """A^c for every foreground class (Zhou et al. 2016): the pre-pooling class score map,
     upsampled and min-max normalized per image and class. (B, C-1, H, W) in [0, 1].
 
@@ -28,11 +51,10 @@ def class_activation_maps(cam_net: nn.Module, images: torch.Tensor, flip: bool =
     the image is labelled with, and a classifier unsure of such a class may score it below zero
     everywhere; ReLU then leaves an all-zero map whose "peak" is pixel (0, 0), while min-max keeps
     where the evidence is strongest (measured: seeds of 5 of the benchmark's 16 classes landed in
-    the image corner with ReLU). With flip=True the maps of the image and its mirror are averaged.
+    the image corner with ReLU). With flip=True the maps of the image and its mirror are averaged,
+    and so are the maps of the image rescaled by each of `scales` (multi-scale inference).
     """
-    cams = upsample(cam_net(images).float(), images.shape[-2:])  # (B, C-1, H, W)
-    if flip:
-        cams = 0.5 * (cams + upsample(cam_net(images.flip(-1)).float(), images.shape[-2:]).flip(-1))
+    cams = torch.stack(_at_scales(cam_net, images, scales, flip)).mean(0)  # (B, C-1, H, W)
     flat = cams.flatten(2)
     lo = flat.amin(-1)[..., None, None]  # (B, C-1, 1, 1)
     hi = flat.amax(-1)[..., None, None]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from toydata import draw_shapes
 
 import c3seg.stages.train_cam as train_cam_mod
@@ -17,6 +18,8 @@ from c3seg.data.transforms import normalize
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import class_activation_maps, foreground_prob
 from c3seg.io import load_checkpoint, read_image, write_image, write_label_png
+from c3seg.models import build_model
+from c3seg.models.common import upsample
 from c3seg.run import Run
 from c3seg.splits import SplitSet, partition
 from c3seg.train_utils import load_model
@@ -185,3 +188,19 @@ def test_multilabel_metrics():
         torch.tensor([[0.9], [0.8], [0.1]]), torch.tensor([[0.0], [1.0], [1.0]])
     )
     assert ap.item() == pytest.approx((1 / 2 + 2 / 3) / 2)
+
+
+def test_multi_scale_maps_average_rescaled_and_mirrored_passes() -> None:
+    torch.manual_seed(0)
+    lnet, cam_net = build_model("tiny", 1).eval(), build_model("tiny", 4).eval()
+    img = torch.randn(2, 3, 40, 48)
+    m1 = foreground_prob(lnet, img)
+    assert torch.equal(foreground_prob(lnet, img, (1.0,)), m1)  # one scale, no flip: the plain map
+    ms = foreground_prob(lnet, img, (1.0, 1.5), flip=True)
+    mirrored = torch.sigmoid(upsample(lnet(img.flip(-1)), img.shape[-2:])[:, 0]).flip(-1)
+    big = F.interpolate(img, scale_factor=1.5, mode="bilinear", align_corners=False)
+    upscaled = torch.sigmoid(upsample(lnet(big), img.shape[-2:])[:, 0])
+    upscaled_m = torch.sigmoid(upsample(lnet(big.flip(-1)), img.shape[-2:])[:, 0]).flip(-1)
+    torch.testing.assert_close(ms, (m1 + mirrored + upscaled + upscaled_m) / 4)
+    cams = class_activation_maps(cam_net, img, scales=(0.75, 1.0, 1.5))
+    assert cams.shape == (2, 4, 40, 48) and cams.min() >= 0 and cams.max() <= 1 + 1e-6

@@ -51,7 +51,13 @@ def _weak_maps(run: Run, n: int | None = None) -> tuple:
     _, weak = partition(data, split)
     cfg_diff, _ = source_configs(cfg.labels, read_json(run.calibration))
     device = torch.device("cpu")
-    return cfg, data, split, cfg_diff, network_maps(load_nets(run, device), weak[:n], 8, device)
+    return (
+        cfg,
+        data,
+        split,
+        cfg_diff,
+        network_maps(load_nets(run, device), weak[:n], 8, device, cfg.labels.scales),
+    )
 
 
 def gt_foreground(gt: np.ndarray) -> np.ndarray:

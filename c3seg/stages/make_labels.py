@@ -40,7 +40,16 @@ from c3seg.splits import SplitSet, class_ids, partition
 from c3seg.train_utils import load_model
 
 log = logging.getLogger(__name__)
-CALIB_KEYS = ("method", "superpixels", "n_segments", "compactness", "slic_iters", "alpha", "calib_tolerance")
+CALIB_KEYS = (
+    "method",
+    "superpixels",
+    "n_segments",
+    "compactness",
+    "slic_iters",
+    "alpha",
+    "calib_tolerance",
+    "scales",
+)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -65,15 +74,18 @@ def network_maps(
     samples: Sequence[Sample],
     batch_size: int,
     device: torch.device,
+    scales: Sequence[float] = (1.0,),
 ) -> Iterator[tuple[Sample, np.ndarray, np.ndarray, np.ndarray]]:
-    """(sample, image (H, W, 3) uint8, M (H, W), CAMs of its classes (K, H, W)); equal sizes batched."""
+    """(sample, image (H, W, 3) uint8, M (H, W), CAMs of its classes (K, H, W)); equal sizes batched;
+    `scales` > 1 value: multi-scale + flip inference of both maps (labels.scales)."""
+    multi = len(scales) > 1
     lnet, cam_net = nets
     batch: list[tuple[Sample, np.ndarray]] = []
 
     def flush() -> Iterator[tuple[Sample, np.ndarray, np.ndarray, np.ndarray]]:
         x = normalize(torch.from_numpy(np.stack([im for _, im in batch])).permute(0, 3, 1, 2).to(device))
-        m = foreground_prob(lnet, x).cpu().numpy()  # (B, H, W)
-        cams = class_activation_maps(cam_net, x).cpu().numpy()  # (B, C-1, H, W)
+        m = foreground_prob(lnet, x, scales, flip=multi).cpu().numpy()  # (B, H, W)
+        cams = class_activation_maps(cam_net, x, scales=scales).cpu().numpy()  # (B, C-1, H, W)
         for (s, im), mb, cb in zip(batch, m, cams, strict=True):
             yield s, im, mb, cb[[c - 1 for c in s.labels]]  # image-level labels only
         batch.clear()
@@ -106,7 +118,7 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     """Grid-search the thresholds on strong training images (their masks); cached in the run folder."""
     path = run.calibration
     lc = cfg.labels
-    key = {k: getattr(lc, k) for k in CALIB_KEYS}
+    key = {k: list(v) if isinstance(v := getattr(lc, k), tuple) else v for k in CALIB_KEYS}  # as JSON reads
     if path.exists() and read_json(path).get("settings") == key:
         return read_json(path)
     # Spread over all strong training images. Measured against the strong hold-out alone (which the
@@ -119,7 +131,7 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     log.info("calibrating thresholds on %d strong images", len(subset))
     pool, pending, total = _pool(lc.workers), [], 0
     with limit_context():
-        for s, im, m, cams in network_maps(nets, subset, lc.batch_size, device):
+        for s, im, m, cams in network_maps(nets, subset, lc.batch_size, device, lc.scales):
             args = (im, m, cams, list(s.labels), read_label(s.mask), data.num_classes, lc)
             pending.append(pool.submit(image_confusions, *args) if pool else _done(image_confusions(*args)))
             total = total + sum(_drain(pending, 2 * lc.workers))
@@ -204,7 +216,7 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         pool, pending = _pool(lc.workers), []
         bar = tqdm(total=len(todo), unit="img", desc="make-labels", dynamic_ncols=True)
         with limit_context():
-            for s, im, m, cams in network_maps(nets, todo, lc.batch_size, device):
+            for s, im, m, cams in network_maps(nets, todo, lc.batch_size, device, lc.scales):
                 outputs = {src: run.label_path(src, s.id) for src in SOURCES}
                 task = Task(im, m, cams, list(s.labels), outputs, cfg_diff, cfg_no_m)
                 pending.append(pool.submit(run_task, task) if pool else _done(run_task(task)))
@@ -227,5 +239,5 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         from c3seg.figures import write_fig3
 
         nets = nets or load_nets(run, device)
-        write_fig3(run, nets, weak[: lc.figure_images], device)
+        write_fig3(run, nets, weak[: lc.figure_images], device, lc.scales)
     return run.labels_dir("diffusion")
