@@ -2,7 +2,7 @@
 
 c3seg demo [--out DIR] [--quick] [--seeds N|a,b,...] [key=value ...]
 c3seg run --dataset SPEC --split SPLIT --out DIR [--stages a,b] [--config FILE] [key=value ...]
-c3seg train-lnet | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
+c3seg pretrain | train-lnet | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
 c3seg predict --run DIR --method pnet IMAGE... --out DIR [--crf]
 c3seg data check DATASET [--split FILE]
 c3seg data download voc|sbd --root DIR

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 # stage name -> "module:function"; every function is f(cfg, run, data, split) -> Path.
 STAGES = {
+    "pretrain": "c3seg.stages.pretrain:pretrain",  # ImageNet's role: only where a net has pretrained=pretrain
     "train-lnet": "c3seg.stages.train_lnet:train_lnet",  # Eq. 1
     "train-cam": "c3seg.stages.train_cam:train_cam",  # Zhou et al. 2016
     "make-labels": "c3seg.stages.make_labels:make_labels",  # Eq. 2
@@ -48,8 +49,14 @@ def parse_stages(text: str) -> list[str]:
 
 
 def needed(stage: str, cfg: Config) -> bool:
-    """Whether cfg.methods needs a stage: pseudo labels only for methods trained on them."""
+    """Whether a stage is needed: pseudo labels only for methods trained on them; the pretrain
+    stage only for a needed network with pretrained=pretrain."""
     from c3seg.stages.train_seg import METHODS
+    from c3seg.train_utils import PRETRAIN
+
+    if stage == "pretrain":
+        users = {"train-lnet": cfg.lnet, "train-cam": cfg.cam, "train-seg": cfg.seg}
+        return any(tc.pretrained == PRETRAIN and needed(s, cfg) for s, tc in users.items())
 
     sources = {METHODS[m][1] for m in cfg.methods if m in METHODS and METHODS[m][1]}
     if "pnet" in cfg.methods:
@@ -95,7 +102,10 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str]) -> None:
     )
     for name in stages:
         if not needed(name, cfg):
-            log.info("== %s: not needed by methods %s, skipped ==", name, ", ".join(cfg.methods))
+            if name == "pretrain":
+                log.info("== pretrain: no network to train has pretrained=pretrain, skipped ==")
+            else:
+                log.info("== %s: not needed by methods %s, skipped ==", name, ", ".join(cfg.methods))
             continue
         log.info("== %s ==", name)
         stage_fn(name)(cfg, run, data, split)

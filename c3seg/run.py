@@ -2,6 +2,8 @@
 
 RUN/
   config.yaml                  resolved settings of the last invocation
+  pretrain/backbone.safetensors what pretrained=pretrain loads: a copy of the corpus-pretrained
+                               backbone cached under data.root (source.json: which; log.jsonl)
   lnet/model.pt                L-Net checkpoint (Eq. 1)
   cam/model.pt                 CAM classifier checkpoint
   labels/<source>/<id>.png     pseudo labels of weak training images, one folder per label source
@@ -29,6 +31,16 @@ class Run:
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"
+
+    @property
+    def pretrain_weights(self) -> Path:
+        """The backbone weights that `pretrained=pretrain` loads (written by the pretrain stage)."""
+        return self.root / "pretrain" / "backbone.safetensors"
+
+    @property
+    def pretrain_source(self) -> Path:
+        """Where the pretrain stage's weights were copied from, with their settings and last metrics."""
+        return self.root / "pretrain" / "source.json"
 
     def stage_dir(self, stage: str) -> Path:
         return self.root / stage

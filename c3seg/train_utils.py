@@ -17,8 +17,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from c3seg import distributed as dist
 from c3seg.config import TrainConfig
 from c3seg.io import atomic_path, load_checkpoint, save_checkpoint
+from c3seg.run import Run
 
 log = logging.getLogger(__name__)
+
+PRETRAIN = "pretrain"  # the `pretrained` value that means: the weights of this run's pretrain stage
 
 
 def seed_everything(seed: int) -> None:
@@ -91,6 +94,20 @@ def prepare(model: nn.Module, device: torch.device) -> nn.Module:
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def pretrained_weights(tc: TrainConfig, run: Run) -> str:
+    """What `build_model` should load for a stage: tc.pretrained, with "pretrain" resolved to the
+    weights written by this run's pretrain stage (`run.pretrain_weights`)."""
+    if tc.pretrained != PRETRAIN:
+        return tc.pretrained
+    path = run.pretrain_weights
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained=pretrain, but {path} does not exist; run 'c3seg run --stages pretrain' "
+            "first (same --out and settings), or run all stages"
+        )
+    return str(path)
 
 
 def checkpoint_dict(model: nn.Module, backbone: str, out_channels: int, **extra: Any) -> dict[str, Any]:

@@ -19,7 +19,10 @@ import multiprocessing
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,16 +108,29 @@ def _max3x3(a: np.ndarray) -> np.ndarray:
 
 def render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
     """One scene -> (image (H, W, 3) uint8, label (H, W) uint8: 0 bg, 1..16 classes, 255 void)."""
+    return scene(rng, size, [draw for _, draw in CATEGORIES.values()])
+
+
+def scene(
+    rng: np.random.Generator,
+    size: int,
+    draws: Sequence[Callable[[Canvas], None]],
+    counts: Sequence[int] = (1, 2, 3, 4),
+    p: Sequence[float] = (0.3, 0.35, 0.2, 0.15),
+) -> tuple[np.ndarray, np.ndarray]:
+    """A scene of `counts` objects (drawn with probabilities `p`), each of a category drawn
+    uniformly from `draws` -> (image (H, W, 3) uint8, label (H, W) uint8: 0 background,
+    k for draws[k - 1], 255 void). Also the pretraining corpus's scenes (c3seg.data.pretrain_corpus)."""
     img = _background(rng, size)
     for _ in range(rng.integers(3, 9)):
         d = _distractor(rng, size)
         img[d.mask] = d.rgb[d.mask]
     inst = np.zeros((size, size), np.int32)  # 0 background, k = k-th object in paint order
     classes, drawn = [0], [0]
-    for k in range(1, int(rng.choice([1, 2, 3, 4], p=[0.3, 0.35, 0.2, 0.15])) + 1):
-        cls = int(rng.integers(1, len(CLASSES)))
+    for k in range(1, int(rng.choice(counts, p=p)) + 1):
+        cls = int(rng.integers(1, len(draws) + 1))
         c = _frame(rng, size, size * rng.uniform(0.1, 0.3))
-        CATEGORIES[CLASSES[cls]][1](c)
+        draws[cls - 1](c)
         img[c.mask] = c.rgb[c.mask]
         inst[c.mask] = k
         classes.append(cls)
@@ -147,6 +163,31 @@ def _write_chunk(task: tuple[Path, str, int, int, int, int]) -> list[str]:
     return ids
 
 
+@contextmanager
+def partial_folder(folder: Path) -> Iterator[Path]:
+    """A temporary sibling of `folder` to fill, renamed onto `folder` when the block succeeds and
+    deleted when it fails, so an interrupted generation never leaves a half-written folder.
+    Raises OSError when `folder` appeared meanwhile (a concurrent generator won the race)."""
+    tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        os.rename(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def map_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], processes: int) -> list[Any]:
+    """[fn(t) for t in tasks], by a pool of `processes` started with 'spawn' (no inherited torch
+    threads or locks) when there are 4 tasks or more; `fn` must be a module-level function."""
+    if processes <= 1 or len(tasks) < 4:
+        return [fn(t) for t in tasks]
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        return pool.map(fn, tasks, chunksize=1)
+
+
 def generate_benchmark(
     folder: Path, ntrain: int, nval: int, size: int, seed: int, processes: int = 2
 ) -> Path:
@@ -157,30 +198,19 @@ def generate_benchmark(
     started with 'spawn', so a script that calls this needs the usual `if __name__ == "__main__":`
     guard.
     """
-    folder = Path(folder)
-    tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     start = time.perf_counter()
-    try:
+    with partial_folder(Path(folder)) as tmp:
         (tmp / "ImageSets" / "Segmentation").mkdir(parents=True)
         tasks = [
             (tmp, split, i, min(i + CHUNK, n), size, seed)
             for split, n in (("train", ntrain), ("val", nval))
             for i in range(0, n, CHUNK)
         ]
-        if processes <= 1 or len(tasks) < 4:
-            done = [_write_chunk(t) for t in tasks]
-        else:  # spawn: no inherited torch threads or locks
-            with multiprocessing.get_context("spawn").Pool(processes) as pool:
-                done = pool.map(_write_chunk, tasks, chunksize=1)
+        done = map_tasks(_write_chunk, tasks, processes)
         for split in SPLITS:
             ids = [i for t, chunk in zip(tasks, done) if t[1] == split for i in chunk]
             (tmp / "ImageSets" / "Segmentation" / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
         (tmp / "classes.txt").write_text("".join(f"{c}\n" for c in CLASSES))
-        os.rename(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info(
         "generated %d+%d benchmark images in %.1f s: %s", ntrain, nval, time.perf_counter() - start, folder
     )

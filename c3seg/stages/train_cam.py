@@ -41,6 +41,7 @@ from c3seg.train_utils import (
     make_optimizer,
     poly_lr,
     prepare,
+    pretrained_weights,
     restore,
     resume_state,
     save_state,
@@ -114,7 +115,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     ds = label_set(train, data.num_classes, tf)
     held_ds = label_set(held, data.num_classes, eval_transform())
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    model = prepare(build_model(tc.backbone, k, tc.pretrained), device)
+    model = prepare(build_model(tc.backbone, k, pretrained_weights(tc, run)), device)
     opt = make_optimizer(model, tc)
     state = resume_state(run.state(STAGE))
     start = restore(state, model, opt)

@@ -47,6 +47,7 @@ from c3seg.train_utils import (
     make_optimizer,
     poly_lr,
     prepare,
+    pretrained_weights,
     restore,
     resume_state,
     save_state,
@@ -136,7 +137,7 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine)
     ds = PairSet(pairs, tf, target=binarize)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    model = prepare(build_model(tc.backbone, 1, tc.pretrained), device)
+    model = prepare(build_model(tc.backbone, 1, pretrained_weights(tc, run)), device)
     opt = make_optimizer(model, tc)
     best_iou, best_model, best_epoch = -1.0, None, -1
     state = resume_state(run.state(STAGE))

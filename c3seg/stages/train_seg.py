@@ -44,6 +44,7 @@ from c3seg.train_utils import (
     make_optimizer,
     poly_lr,
     prepare,
+    pretrained_weights,
     restore,
     resume_state,
     save_state,
@@ -114,7 +115,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     ds = PairSet(pairs, train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max))
     image_labels = multi_hot(data, pairs)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    model = prepare(build_model(tc.backbone, data.num_classes, tc.pretrained), device)
+    model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device)
     opt = make_optimizer(model, tc)
     state = resume_state(run.state(stage))
     start = restore(state, model, opt)
