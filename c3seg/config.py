@@ -156,6 +156,18 @@ class PretrainConfig(CamConfig):
 
 
 @dataclass(frozen=True)
+class SelfTrainConfig:
+    """self-train (beyond the paper; off with rounds=0): each round fine-tunes the L-Net on strong
+    masks plus targets from weak images' pseudo labels (labelled object = 1, confident background
+    = 0, the rest void), then makes the labels again with it. See c3seg.stages.self_train."""
+
+    rounds: int = 0
+    epochs: int = 6  # per round, over strong + weak training images, from the previous round's L-Net
+    lr: float = 0.001
+    void_band: int = 3  # pixels around each labelled object left void in the targets (its extent is unsure)
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -164,6 +176,7 @@ class Config:
     seg: SegConfig = field(default_factory=SegConfig)
     pnet: PNetConfig = field(default_factory=PNetConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
+    selftrain: SelfTrainConfig = field(default_factory=SelfTrainConfig)
     # segmentation methods trained by train-seg (see c3seg.stages.train_seg.METHODS); train-pnet adds "pnet"
     methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet")
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -25,6 +25,7 @@ STAGES = {
     "train-lnet": "c3seg.stages.train_lnet:train_lnet",  # Eq. 1
     "train-cam": "c3seg.stages.train_cam:train_cam",  # Zhou et al. 2016
     "make-labels": "c3seg.stages.make_labels:make_labels",  # Eq. 2
+    "self-train": "c3seg.stages.self_train:self_train",  # beyond the paper: only with selftrain.rounds > 0
     "train-seg": "c3seg.stages.train_seg:train_seg_methods",  # DeepLab on strong masks + L_w
     "train-pnet": "c3seg.stages.train_pnet:train_pnet",  # Eq. 3-5
     "evaluate": "c3seg.stages.evaluate:evaluate_all",  # Table 2
@@ -63,6 +64,8 @@ def needed(stage: str, cfg: Config) -> bool:
         sources.add("diffusion")
     if stage in ("train-lnet", "train-cam", "make-labels"):
         return bool(sources)
+    if stage == "self-train":
+        return bool(sources) and cfg.selftrain.rounds > 0
     if stage == "train-pnet":
         return "pnet" in cfg.methods
     return True

@@ -8,6 +8,8 @@ RUN/
   cam/model.pt                 CAM classifier checkpoint
   labels/<source>/<id>.png     pseudo labels of weak training images, one folder per label source
   labels/<source>/quality.json pseudo-label IoU on weak training images (evaluation only)
+  selftrain/round<r>/          self-training (selftrain.rounds > 0): targets/, lnet/model.pt and
+                               labels-before/ (round r-1's labels, replaced in labels/ by round r's)
   seg/<method>/model.pt        segmentation network of each method (fully-supervised, strong-only, ...)
   seg/<method>/log.jsonl       training log
   eval/<method>.json           confusion-matrix evaluation on val
@@ -72,6 +74,30 @@ class Run:
 
     def seg_stage(self, method: str) -> str:
         return f"seg/{method}"
+
+    def selftrain_round(self, r: int) -> Path:
+        """Self-training round r (1, 2, ...): its weak-image targets, its L-Net, and the labels of
+        the round before it (moved here when round r makes new ones into labels/)."""
+        return self.root / "selftrain" / f"round{r}"
+
+    def selftrain_lnet(self, r: int) -> str:
+        """The stage name of round r's L-Net ('lnet' for round 0): checkpoint(...) / state(...)."""
+        return "lnet" if r == 0 else f"selftrain/round{r}/lnet"
+
+    def selftrain_target(self, r: int, sample_id: str) -> Path:
+        return self.selftrain_round(r) / "targets" / f"{sample_id}.png"
+
+    def archived_labels(self, r: int) -> Path:
+        """Where labels/ of round r goes once round r + 1 replaces it."""
+        return self.selftrain_round(r + 1) / "labels-before"
+
+    def selftrain_done(self, r: int) -> Path:
+        return self.selftrain_round(r) / "done.json"
+
+    @property
+    def selftrain_summary(self) -> Path:
+        """Per round: the L-Net's hold-out score and the pseudo labels' quality (evaluation only)."""
+        return self.root / "selftrain" / "rounds.json"
 
     def evaluation(self, method: str) -> Path:
         return self.root / "eval" / f"{method}.json"

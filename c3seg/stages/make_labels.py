@@ -59,14 +59,16 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(i), int(n)
 
 
-def load_nets(run: Run, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(L-Net, CAM net) from the run folder; fails with the stage to run first."""
-    for stage in ("lnet", "cam"):
+def load_nets(run: Run, device: torch.device, lnet: str = "lnet") -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(L-Net, CAM net) from the run folder; fails with the stage to run first. `lnet`: the
+    L-Net's stage (a self-training round's, `run.selftrain_lnet(r)`, after the first)."""
+    for stage in (lnet, "cam"):
         if not run.checkpoint(stage).exists():
+            first = "train-cam" if stage == "cam" else "train-lnet" if stage == "lnet" else "self-train"
             raise FileNotFoundError(
-                f"{run.checkpoint(stage)} is missing; run 'c3seg run --stages train-{stage}' first"
+                f"{run.checkpoint(stage)} is missing; run 'c3seg run --stages {first}' first"
             )
-    return load_model(run.checkpoint("lnet"), device), load_model(run.checkpoint("cam"), device)
+    return load_model(run.checkpoint(lnet), device), load_model(run.checkpoint("cam"), device)
 
 
 def network_maps(
@@ -191,8 +193,9 @@ def label_quality(run: Run, data: SegData, split: SplitSet, weak: list[Sample], 
     return result
 
 
-def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
-    """Write every label source for this shard's weak images; evaluate once all of them exist."""
+def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str = "lnet") -> Path:
+    """Write every label source for this shard's weak images; evaluate once all of them exist.
+    `lnet`: which L-Net makes M (see `load_nets`)."""
     lc = cfg.labels
     shard_i, shard_n = parse_shard(lc.shard)
     # under torchrun every process takes its own slice of this machine's shard
@@ -210,7 +213,7 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     device = local_device(cfg.device)
     nets: Any = None
     if todo:
-        nets = load_nets(run, device)
+        nets = load_nets(run, device, lnet)
         calib = calibrate(cfg, run, data, strong, nets, device) if lc.calibrate else None
         cfg_diff, cfg_no_m = source_configs(lc, calib)
         pool, pending = _pool(lc.workers), []
@@ -238,6 +241,6 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     if lc.figure_images > 0 and weak:
         from c3seg.figures import write_fig3
 
-        nets = nets or load_nets(run, device)
+        nets = nets or load_nets(run, device, lnet)
         write_fig3(run, nets, weak[: lc.figure_images], device, lc.scales)
     return run.labels_dir("diffusion")

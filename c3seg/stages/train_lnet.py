@@ -27,9 +27,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 
 from c3seg import distributed as dist
-from c3seg.config import Config
+from c3seg.config import Config, TrainConfig
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import SegData
@@ -129,30 +130,42 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         return final
     tc = cfg.lnet
     seed_everything(cfg.seed)
-    device = dist.local_device(cfg.device)
     pairs, held = lnet_pairs(cfg, data, split)
     if not pairs:
         raise ValueError(f"split {split.name} leaves no strong training image with a mask for the L-Net")
-    held_pairs = [(s.image, s.mask) for s in held]
     tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine)
     ds = PairSet(pairs, tf, target=binarize)
+    model = build_model(tc.backbone, 1, pretrained_weights(tc, run))
+    log.info("lnet: %d training images (%d extra strong)", len(ds), len(data.extra_strong))
+    return fit_lnet(cfg, tc, run, STAGE, model, ds, [(s.image, s.mask) for s in held])
+
+
+def fit_lnet(
+    cfg: Config,
+    tc: TrainConfig,
+    run: Run,
+    stage: str,
+    model: nn.Module,
+    ds: Dataset,
+    held_pairs: list[tuple[Path, Path | None]],
+) -> Path:
+    """The L-Net's training loop (Eq. 1) on `ds` (targets 0 / 1 / 255) from `model`'s weights,
+    written to run.checkpoint(stage): per epoch the foreground IoU on the strong hold-out is logged
+    and the best epoch's weights are kept. Resumes from run.state(stage). Also used by self-training
+    (c3seg.stages.self_train), which fine-tunes the L-Net on strong masks plus weak-image targets."""
+    device = dist.local_device(cfg.device)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    model = prepare(build_model(tc.backbone, 1, pretrained_weights(tc, run)), device)
+    model = prepare(model, device)
     opt = make_optimizer(model, tc)
     best_iou, best_model, best_epoch = -1.0, None, -1
-    state = resume_state(run.state(STAGE))
+    state = resume_state(run.state(stage))
     start = restore(state, model, opt)
     if state is not None:
         best_iou, best_model, best_epoch = state["best_iou"], state["best_model"], state["best_epoch"]
-    tlog = JsonlLog(run.train_log(STAGE), fresh=state is None)
+    tlog = JsonlLog(run.train_log(stage), fresh=state is None)
     total = tc.epochs * len(loader)
     log.info(
-        "lnet: %d training images (%d extra strong), %d held out, %d epochs on %s",
-        len(ds),
-        len(data.extra_strong),
-        len(held_pairs),
-        tc.epochs,
-        device,
+        "%s: %d images, %d held out, %d epochs on %s", stage, len(ds), len(held_pairs), tc.epochs, device
     )
     for epoch in range(start, tc.epochs):
         model.train()
@@ -183,7 +196,7 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             seconds=round(seconds, 1),
         )
         save_state(
-            run.state(STAGE),
+            run.state(stage),
             model=unwrap(model).state_dict(),
             optimizer=opt.state_dict(),
             epoch=epoch,
@@ -191,6 +204,7 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             best_model=best_model,
             best_epoch=best_epoch,
         )
+    final = run.checkpoint(stage)
     if dist.is_main():
         if best_model is not None:
             unwrap(model).load_state_dict(best_model)
@@ -198,6 +212,6 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             final,
             checkpoint_dict(model, tc.backbone, 1, epoch=best_epoch, holdout_fg_iou=best_iou),
         )
-        run.state(STAGE).unlink(missing_ok=True)
+        run.state(stage).unlink(missing_ok=True)
     dist.barrier()
     return final

@@ -1,0 +1,154 @@
+"""`self-train` (beyond the paper, off unless `selftrain.rounds` > 0): the L-Net learns from the
+weak images' own pseudo labels, then the labels are made again with it.
+
+The L-Net learns objectness from strong categories only, and on the benchmark it misses much of
+the unseen ones (docs/benchmarks.md: M is the component that limits the pseudo labels). Each round
+r = 1 .. rounds:
+
+1. targets for weak training images (the weak hold-out excluded) from the current pseudo labels
+   `labels/diffusion`: 1 where a labelled class was assigned, 0 where the diffusion's confident
+   background anchor holds pixel-wise (M < bg_fg_threshold and every labelled CAM <
+   bg_cam_threshold, the calibrated thresholds), 255 (no loss) elsewhere and in a band of
+   `void_band` pixels around each object; image-level labels and the run's own maps only;
+2. the L-Net of round r-1 is fine-tuned for `epochs` on strong masks (Eq. 1) plus these targets
+   (`train_lnet.fit_lnet`, best strong hold-out epoch kept);
+3. labels/ moves to selftrain/round<r>/labels-before/ and `make_labels` makes every source again
+   with round r's L-Net (thresholds calibrated again on strong images).
+
+train-seg then trains on the last round's labels. selftrain/rounds.json lists each round's L-Net
+hold-out score and pseudo-label quality (evaluation only, read from each round's quality.json).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.ndimage import binary_dilation
+from torch.utils.data import ConcatDataset
+
+from c3seg import distributed as dist
+from c3seg.config import Config
+from c3seg.data.torchdata import PairSet
+from c3seg.data.transforms import train_transform
+from c3seg.data.types import Sample, SegData
+from c3seg.diffusion import SOURCES
+from c3seg.io import load_checkpoint, read_json, read_label, write_json, write_label_png
+from c3seg.models import build_model
+from c3seg.run import Run
+from c3seg.splits import SplitSet, holdout, partition
+from c3seg.stages.make_labels import load_nets, make_labels, network_maps
+from c3seg.stages.train_lnet import binarize, fit_lnet, lnet_pairs
+
+log = logging.getLogger(__name__)
+
+
+def weak_target(
+    pseudo: np.ndarray, m: np.ndarray, cams: np.ndarray, bg_fg: float, bg_cam: float, band: int
+) -> np.ndarray:
+    """(H, W) uint8 L-Net target of one weak image: 1 labelled object, 0 confident background,
+    255 void. pseudo (H, W) its pseudo label, m (H, W) M, cams (K, H, W) its classes' CAMs."""
+    fg = (pseudo > 0) & (pseudo != 255)
+    top = cams.max(axis=0) if len(cams) else np.zeros_like(m)
+    bg = (pseudo == 0) & (m < bg_fg) & (top < bg_cam)
+    if band > 0 and fg.any():
+        bg &= ~binary_dilation(fg, np.ones((3, 3), bool), iterations=band)
+    out = np.full(pseudo.shape, 255, np.uint8)
+    out[bg] = 0
+    out[fg] = 1
+    return out
+
+
+def write_targets(cfg: Config, run: Run, r: int, weak: list[Sample]) -> None:
+    """Round r's targets from the current labels/ and the L-Net of round r-1 (skips existing files)."""
+    todo = [s for s in weak if not run.selftrain_target(r, s.id).exists()]
+    if not todo:
+        return
+    params = read_json(run.calibration)["sources"]["diffusion"]["params"]
+    bg_fg = params.get("bg_fg_threshold", cfg.labels.bg_fg_threshold)
+    bg_cam = params.get("bg_cam_threshold", cfg.labels.bg_cam_threshold)
+    device = dist.local_device(cfg.device)
+    nets = load_nets(run, device, run.selftrain_lnet(r - 1))
+    lc = cfg.labels
+    for s, _, m, cams in network_maps(nets, todo, lc.batch_size, device, lc.scales):
+        pseudo = read_label(run.label_path("diffusion", s.id))
+        target = weak_target(pseudo, m, cams, bg_fg, bg_cam, cfg.selftrain.void_band)
+        write_label_png(run.selftrain_target(r, s.id), target)
+
+
+def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, weak: list[Sample]) -> Path:
+    """Round r's L-Net: round r-1's weights fine-tuned on strong masks + round r's weak targets."""
+    stage = run.selftrain_lnet(r)
+    if run.checkpoint(stage).exists():
+        return run.checkpoint(stage)
+    if dist.is_main():
+        write_targets(cfg, run, r, weak)
+    dist.barrier()
+    st, tc = cfg.selftrain, cfg.lnet
+    tc = dataclasses.replace(tc, epochs=st.epochs, lr=st.lr)
+    pairs, held = lnet_pairs(cfg, data, split)
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine)
+    ds = ConcatDataset(
+        [
+            PairSet(pairs, tf, target=binarize),
+            PairSet([(s.image, run.selftrain_target(r, s.id)) for s in weak], tf),
+        ]
+    )
+    ck = load_checkpoint(run.checkpoint(run.selftrain_lnet(r - 1)))
+    model = build_model(ck["backbone"], 1)
+    model.load_state_dict(ck["model"])
+    torch.manual_seed(cfg.seed + r)
+    log.info("self-train round %d: %d strong + %d weak images", r, len(pairs), len(weak))
+    return fit_lnet(cfg, tc, run, stage, model, ds, [(s.image, s.mask) for s in held])
+
+
+def relabel(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int) -> None:
+    """Move labels/ aside as round r-1's and make every label source with round r's L-Net."""
+    labels = run.calibration.parent
+    before = run.archived_labels(r - 1)
+    if dist.is_main() and labels.exists() and not before.exists():
+        before.parent.mkdir(parents=True, exist_ok=True)
+        labels.rename(before)
+    dist.barrier()
+    make_labels(cfg, run, data, split, lnet=run.selftrain_lnet(r))
+
+
+def round_summary(run: Run, r: int, labels: Path) -> dict:
+    ck = load_checkpoint(run.checkpoint(run.selftrain_lnet(r)))
+    quality = {}
+    for src in SOURCES:
+        q = labels / src / "quality.json"
+        if q.exists():
+            d = read_json(q)
+            quality[src] = {"miou": d["miou"], "miou_weak": d["miou_weak"]}
+    return {"round": r, "lnet_holdout_fg_iou": ck.get("holdout_fg_iou"), "pseudo_labels": quality}
+
+
+def self_train(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    """The `self-train` stage: `selftrain.rounds` rounds; each skips when done (resumable)."""
+    rounds = cfg.selftrain.rounds
+    if rounds <= 0:
+        log.info("self-train: selftrain.rounds=0, nothing to do")
+        return run.calibration.parent
+    _, weak = partition(data, split)
+    weak = holdout(weak, cfg.data.holdout)[0]  # the weak hold-out chooses P-Net checkpoints: kept out
+    for r in range(1, rounds + 1):
+        if run.selftrain_done(r).exists():
+            continue
+        train_round(cfg, run, data, split, r, weak)
+        relabel(cfg, run, data, split, r)
+        if dist.is_main():
+            write_json(run.selftrain_done(r), {"round": r})
+    if dist.is_main():
+        summary = [round_summary(run, r, run.archived_labels(r)) for r in range(1, rounds)]
+        summary.append(round_summary(run, rounds, run.calibration.parent))
+        before = round_summary(run, 0, run.archived_labels(0))
+        write_json(run.selftrain_summary, [before, *summary])
+        for row in [before, *summary]:
+            q = row["pseudo_labels"].get("diffusion", {})
+            log.info("self-train round %d: L-Net hold-out fg IoU %s, pseudo labels weak-class mIoU %s",
+                     row["round"], row["lnet_holdout_fg_iou"], q.get("miou_weak"))  # fmt: skip
+    return run.calibration.parent

@@ -1,0 +1,55 @@
+"""self-train: weak-image targets for the L-Net, and rounds that relabel and resume."""
+
+import json
+
+import numpy as np
+
+from c3seg.cli import main
+from c3seg.config import load_config
+from c3seg.data.load import load_dataset
+from c3seg.run import Run
+from c3seg.splits import holdout, load_split, partition
+from c3seg.stages.self_train import weak_target
+
+
+def test_weak_target_object_confident_background_and_void() -> None:
+    pseudo = np.zeros((10, 10), np.uint8)
+    pseudo[2:4, 2:4] = 5  # a labelled object
+    m = np.full((10, 10), 0.05)
+    m[:, 8:] = 0.5  # the L-Net unsure on the right: not confident background
+    cams = np.zeros((1, 10, 10))
+    cams[0, 8:, :] = 0.9  # the CAM sure of something at the bottom
+    t = weak_target(pseudo, m, cams, bg_fg=0.2, bg_cam=0.3, band=1)
+    assert (t[2:4, 2:4] == 1).all()
+    assert t[1, 1] == 255 and t[4, 4] == 255  # the band around the object
+    assert t[6, 0] == 0  # low M, low CAM, no label: background
+    assert t[0, 9] == 255 and t[9, 0] == 255  # unsure M, or a strong CAM: no loss
+    assert set(np.unique(weak_target(pseudo, m, cams, 0.2, 0.3, band=0))) == {0, 1, 255}
+
+
+def test_self_train_rounds_relabel_and_resume(tmp_path) -> None:
+    out = tmp_path / "run"
+    args = [
+        "run", "--config", "tiny", "--out", str(out), f"data.root={tmp_path / 'data'}",
+        "methods=lnet", "selftrain.rounds=2", "selftrain.epochs=1", "data.bench_train=48",
+    ]  # fmt: skip
+    assert main(args) == 0
+    run = Run(out)
+    rounds = json.loads(run.selftrain_summary.read_text())
+    assert [r["round"] for r in rounds] == [0, 1, 2]
+    assert all("diffusion" in r["pseudo_labels"] for r in rounds)
+    assert run.checkpoint(run.selftrain_lnet(2)).exists()
+    assert (run.archived_labels(0) / "calibration.json").exists() and run.archived_labels(1).exists()
+    cfg = load_config(run.config)
+    data = load_dataset(cfg.data)
+    _, weak = partition(data, load_split(cfg.data.split, data.classes))
+    kept, held = holdout(weak, cfg.data.holdout)
+    assert all(run.selftrain_target(1, s.id).exists() for s in kept)
+    assert not any(run.selftrain_target(1, s.id).exists() for s in held)  # the weak hold-out stays out
+    assert all(run.label_path("diffusion", s.id).exists() for s in weak)  # the last round's labels
+    assert json.loads((out / "report.json").read_text())["methods"]["lnet"]["miou"] is not None
+
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in (".pt", ".png"))
+    mtimes = {p: p.stat().st_mtime_ns for p in files}
+    assert main(args) == 0  # every round is done: nothing is redone
+    assert {p: p.stat().st_mtime_ns for p in files} == mtimes
