@@ -225,7 +225,16 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
             kwargs[key] = _build(typ, val, f"{where}{key}.")
         elif typing.get_origin(typ) is tuple:
             items = val.strip("[]()").split(",") if isinstance(val, str) else list(val)
-            kwargs[key] = tuple(x.strip() if isinstance(x, str) else x for x in items if x != "")
+            elem = typing.get_args(typ)[0]  # tuple[float, ...] -> float
+            kwargs[key] = tuple(
+                _coerce(x.strip(), elem)
+                if isinstance(x, str) and elem is not str
+                else x.strip()
+                if isinstance(x, str)
+                else x
+                for x in items
+                if x != ""
+            )
         elif isinstance(val, str) and typ is not str:
             kwargs[key] = _coerce(val, typ)
         elif typ is float and isinstance(val, int):

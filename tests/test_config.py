@@ -15,6 +15,9 @@ def test_list_settings_accept_brackets_and_unknown_methods_fail_early(tmp_path):
     from c3seg.pipeline import check_methods
 
     assert load_config(None, ["methods=[lnet, pnet]"]).methods == ("lnet", "pnet")
+    assert load_config(None, ["labels.scales=[0.75, 1, 1.5]"]).labels.scales == (0.75, 1.0, 1.5)  # numbers
+    cfg = load_config(None, ["labels.scales=1,2"])
+    assert load_config(save_config(cfg, tmp_path / "c.yaml")) == cfg
     with pytest.raises(ValueError, match="unknown method 'lnett'.*fully-supervised"):
         check_methods(load_config(None, ["methods=lnett"]))
 
