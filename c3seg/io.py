@@ -105,19 +105,58 @@ def read_label(path: str | Path) -> np.ndarray:
         return np.array(img, dtype=np.uint8)
 
 
+# the layout of c3seg's checkpoints: a dict of tensors and plain values (str, int, float, bool,
+# None, lists, dicts), loaded with weights_only=True; a newer layout is refused by an older c3seg
+CHECKPOINT_FORMAT = 1
+
+
 def save_checkpoint(path: str | Path, obj: dict[str, Any]) -> Path:
+    """Write a checkpoint dict (tensors and plain values only) atomically, stamped with
+    `format` (CHECKPOINT_FORMAT) and the c3seg version that wrote it."""
     import torch
 
+    from c3seg import __version__
+
+    obj = {"format": CHECKPOINT_FORMAT, "c3seg": __version__, **obj}
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
     return Path(path)
 
 
 def load_checkpoint(path: str | Path, stage_hint: str = "") -> dict[str, Any]:
+    """Load a checkpoint written by `save_checkpoint` without unpickling code (weights_only=True).
+
+    A file holding anything but tensors and plain values is refused, not run: a checkpoint from an
+    untrusted source cannot execute code here. Checkpoints written before the `format` key are
+    format 1."""
+    import pickle
+
     import torch
 
     path = Path(path)
     if not path.exists():
         hint = f"; run 'c3seg run --stages {stage_hint}' first" if stage_hint else ""
         raise FileNotFoundError(f"{path} does not exist{hint}")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(
+            f"{path} is not a c3seg checkpoint: it holds more than tensors and plain values, so it "
+            f"was not loaded (it could run code). Delete it and rerun its stage, or re-save it "
+            f"from a trusted source as a state dict. ({first})"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise ValueError(
+            f"{path} cannot be read as a checkpoint ({type(e).__name__}: {e}); it is truncated or "
+            "not a PyTorch file: delete it and rerun the stage that writes it"
+        ) from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} holds a {type(obj).__name__}, not a c3seg checkpoint dict")
+    fmt = obj.get("format", 1)
+    if not isinstance(fmt, int) or fmt > CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{path} has checkpoint format {fmt} (written by c3seg {obj.get('c3seg', '?')}); this "
+            f"c3seg reads format {CHECKPOINT_FORMAT} and older: upgrade c3seg to load it"
+        )
+    return obj

@@ -114,14 +114,45 @@ def checkpoint_dict(model: nn.Module, backbone: str, out_channels: int, **extra:
     return {"model": unwrap(model).state_dict(), "backbone": backbone, "out_channels": out_channels, **extra}
 
 
-def load_model(path: Path, device: torch.device | str = "cpu", stage_hint: str = "") -> nn.Module:
-    """Rebuild a network from a checkpoint written with `checkpoint_dict`; eval mode."""
-    from c3seg.models import build_model
+def model_from_checkpoint(ck: dict[str, Any], path: Path, expect_channels: int | None = None) -> nn.Module:
+    """The network of a `checkpoint_dict` checkpoint (loaded from `path`, named in errors), with
+    its weights. A checkpoint that does not fit its backbone, or whose output count differs from
+    `expect_channels` (the dataset's classes, say), is refused with both sides named."""
+    from c3seg.models import BACKBONES, build_model
 
+    missing = [k for k in ("model", "backbone", "out_channels") if k not in ck]
+    if missing:
+        raise ValueError(
+            f"{path} is not a c3seg network checkpoint (no {', '.join(missing)}); "
+            "checkpoints of c3seg's stages hold model, backbone and out_channels"
+        )
+    backbone, channels = ck["backbone"], ck["out_channels"]
+    if backbone not in BACKBONES:
+        raise ValueError(f"{path} is a {backbone!r} network; this c3seg knows {', '.join(BACKBONES)}")
+    if expect_channels is not None and channels != expect_channels:
+        raise ValueError(
+            f"{path} predicts {channels} classes, but this run has {expect_channels}: it was trained "
+            "on another dataset or split; use the run it came from, or retrain"
+        )
+    model = build_model(backbone, channels)
+    try:
+        model.load_state_dict(ck["model"])
+    except RuntimeError as e:
+        detail = str(e).strip().splitlines()
+        raise ValueError(
+            f"{path} says backbone {backbone!r} with {channels} outputs, but its weights do not fit "
+            f"that network (written by c3seg {ck.get('c3seg', '< 0.1')}): "
+            f"{' '.join(detail[:3])[:400]}"
+        ) from None
+    return model
+
+
+def load_model(
+    path: Path, device: torch.device | str = "cpu", stage_hint: str = "", expect_channels: int | None = None
+) -> nn.Module:
+    """Rebuild a network from a checkpoint written with `checkpoint_dict`; eval mode."""
     ck = load_checkpoint(path, stage_hint)
-    model = build_model(ck["backbone"], ck["out_channels"])
-    model.load_state_dict(ck["model"])
-    return model.to(device).eval()
+    return model_from_checkpoint(ck, Path(path), expect_channels).to(device).eval()
 
 
 def save_state(path: Path, **state: Any) -> None:

@@ -89,7 +89,7 @@ def evaluate_method(cfg: Config, run: Run, data: SegData, method: str) -> dict:
     if out.exists() and out.stat().st_mtime >= ckpt.stat().st_mtime:
         return read_json(out)
     device = dist.local_device(cfg.device)
-    model = load_model(ckpt, device)
+    model = load_model(ckpt, device, expect_channels=data.num_classes)
     cm = evaluate_model(
         model, val_pairs(data.val), data.num_classes, device, cfg.seg.amp, workers=cfg.data.workers
     )

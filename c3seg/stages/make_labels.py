@@ -68,7 +68,9 @@ def load_nets(run: Run, device: torch.device, lnet: str = "lnet") -> tuple[torch
             raise FileNotFoundError(
                 f"{run.checkpoint(stage)} is missing; run 'c3seg run --stages {first}' first"
             )
-    return load_model(run.checkpoint(lnet), device), load_model(run.checkpoint("cam"), device)
+    return load_model(run.checkpoint(lnet), device, expect_channels=1), load_model(
+        run.checkpoint("cam"), device
+    )
 
 
 def network_maps(

@@ -37,11 +37,11 @@ from c3seg.data.transforms import train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.diffusion import SOURCES
 from c3seg.io import load_checkpoint, read_json, read_label, write_json, write_label_png
-from c3seg.models import build_model
 from c3seg.run import Run
 from c3seg.splits import SplitSet, holdout, partition
 from c3seg.stages.make_labels import load_nets, make_labels, network_maps
 from c3seg.stages.train_lnet import binarize, fit_lnet, lnet_pairs
+from c3seg.train_utils import model_from_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +97,8 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
             PairSet([(s.image, run.selftrain_target(r, s.id)) for s in weak], tf),
         ]
     )
-    ck = load_checkpoint(run.checkpoint(run.selftrain_lnet(r - 1)))
-    model = build_model(ck["backbone"], 1)
-    model.load_state_dict(ck["model"])
+    start = run.checkpoint(run.selftrain_lnet(r - 1))
+    model = model_from_checkpoint(load_checkpoint(start), start, expect_channels=1)
     torch.manual_seed(cfg.seed + r)
     log.info("self-train round %d: %d strong + %d weak images", r, len(pairs), len(weak))
     return fit_lnet(cfg, tc, run, stage, model, ds, [(s.image, s.mask) for s in held])

@@ -45,7 +45,6 @@ from c3seg.data.types import Sample, SegData
 from c3seg.infer import segment
 from c3seg.io import load_checkpoint, read_image, save_checkpoint
 from c3seg.metrics import label_f1, mean_iou
-from c3seg.models import build_model
 from c3seg.models.common import upsample
 from c3seg.models.pnet import PNet, label_maps, pnet_input
 from c3seg.run import Run
@@ -57,6 +56,7 @@ from c3seg.train_utils import (
     autocast,
     checkpoint_dict,
     make_loader,
+    model_from_checkpoint,
     prepare,
     resume_state,
     save_state,
@@ -222,8 +222,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     device = dist.local_device(cfg.device)
     ck = load_checkpoint(start_ckpt)
     backbone = ck["backbone"]
-    seg = build_model(backbone, data.num_classes)
-    seg.load_state_dict(ck["model"])
+    seg = model_from_checkpoint(ck, start_ckpt, expect_channels=data.num_classes)
     seg = prepare(seg, device)
     pnet = prepare(PNet(data.num_classes, pc.input_size), device)
     opt_s = adversarial_optimizer(
