@@ -97,7 +97,9 @@ def _quality(cfg: LabelConfig, n_calib: int, n_eval: int) -> dict[str, float]:
     """Pseudo-label mIoU (%) per source and formulation: calibrate on some scenes, score on others."""
     rng = np.random.default_rng(1)
     calib = [make_scene(rng, int(rng.choice(CLASS_COUNTS))) for _ in range(n_calib)]
-    total = sum(image_confusions(s.image, s.m, s.cams, s.class_ids, s.gt, 21, cfg) for s in calib)
+    total = np.sum(
+        [image_confusions(s.image, s.m, s.cams, s.class_ids, s.gt, 21, cfg) for s in calib], axis=0
+    )
     result = choose(total, cfg.method, n_calib)
     cfgs = {
         "clamped": dataclasses.replace(cfg, method="clamped", **result["formulations"]["clamped"]["params"]),

@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--shard", help="i/n: this machine makes every n-th weak image's labels from i")
         p.set_defaults(func=cmd_run, stages=name)
 
+    p = sub.add_parser("status", help="each stage of a run folder: done, stale (and why), partial or missing")
+    p.add_argument("run", type=Path, help="the run folder (its config.yaml is used)")
+    p.add_argument("overrides", nargs="*", help="settings to judge it with, as for run")
+    p.set_defaults(func=lambda a: _call("c3seg.pipeline:status_command", a))
+
     p = sub.add_parser("predict", help="segment images with a trained run")
     p.add_argument("images", nargs="+", type=Path)
     p.add_argument("--run", required=True, type=Path)

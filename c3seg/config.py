@@ -222,7 +222,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         if dataclasses.is_dataclass(typ):
             if not isinstance(val, dict):
                 raise TypeError(f"{where}{key} must be a mapping")
-            kwargs[key] = _build(typ, val, f"{where}{key}.")
+            kwargs[key] = _build(typ, val, f"{where}{key}.")  # type: ignore[arg-type]
         elif typing.get_origin(typ) is tuple:
             items = val.strip("[]()").split(",") if isinstance(val, str) else list(val)
             elem = typing.get_args(typ)[0]  # tuple[float, ...] -> float

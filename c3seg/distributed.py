@@ -33,6 +33,11 @@ def is_main() -> bool:
     return rank() == 0
 
 
+def is_main_env() -> bool:
+    """Whether this is the main process, from the environment (usable before `init`)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

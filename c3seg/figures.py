@@ -38,7 +38,7 @@ def colorize(label: np.ndarray) -> np.ndarray:
 
 def _tile(rgb: np.ndarray) -> Image.Image:
     h, w = rgb.shape[:2]
-    return Image.fromarray(rgb).resize((max(1, round(w * TILE_H / h)), TILE_H), Image.NEAREST)
+    return Image.fromarray(rgb).resize((max(1, round(w * TILE_H / h)), TILE_H), Image.Resampling.NEAREST)
 
 
 def compose(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:

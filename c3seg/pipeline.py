@@ -1,19 +1,29 @@
 """`c3seg run`: the stages of the paper in order, each reading and writing the run folder.
 
-A stage skips itself when its outputs are complete and resumes when they are partial (each
-stage's own function decides what "complete" means: a final checkpoint, every label file).
+Before a stage runs, its record (c3seg.stamps) is compared with the settings and upstream outputs
+it would be made from now: up to date -> skipped; started with the same ones -> the stage's own
+function resumes its partial outputs (it decides what "complete" means: a final checkpoint, every
+label file); anything changed -> its outputs are removed and made anew, and so, in turn, is
+everything downstream whose inputs that changed.
 """
 
 from __future__ import annotations
 
+import argparse
+import fcntl
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from c3seg import distributed as dist
+from c3seg import stamps
 from c3seg.config import Config, save_config
 from c3seg.data.load import load_dataset
 from c3seg.data.types import SegData
+from c3seg.methods import METHODS, REPORT_ORDER
 from c3seg.run import Run
 from c3seg.splits import SplitSet, load_split
 
@@ -52,7 +62,6 @@ def parse_stages(text: str) -> list[str]:
 def needed(stage: str, cfg: Config) -> bool:
     """Whether a stage is needed: pseudo labels only for methods trained on them; the pretrain
     stage only for a needed network with pretrained=pretrain."""
-    from c3seg.stages.train_seg import METHODS
     from c3seg.train_utils import PRETRAIN
 
     if stage == "pretrain":
@@ -83,33 +92,151 @@ def setup(cfg: Config, run: Run) -> tuple[SegData, SplitSet]:
 
 def check_methods(cfg: Config) -> None:
     """Fail before any work when cfg.methods names a method that no stage trains."""
-    from c3seg.stages.train_seg import REPORT_ORDER
-
     unknown = [m for m in cfg.methods if m not in REPORT_ORDER]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r} in methods; choose from {', '.join(REPORT_ORDER)}")
 
 
 def run_stages(cfg: Config, run: Run, stages: Sequence[str]) -> None:
+    """Run `stages` in order on `run`: each unit (c3seg.stamps) is skipped when its record matches
+    the settings and upstream outputs it would be made from now, resumed when it started with
+    them, and made anew (after removing its outputs) when they changed. One process at a time:
+    the run folder is locked while it works."""
     check_methods(cfg)
-    data, split = setup(cfg, run)
-    log.info(
-        "dataset %s: %d train / %d val images, %d classes; split %s: %d strong, %d weak",
-        data.name,
-        len(data.train),
-        len(data.val),
-        data.num_classes,
-        split.name,
-        len(split.strong),
-        len(split.weak),
-    )
-    for name in stages:
+    with run_lock(run):
+        data, split = setup(cfg, run)
+        log.info(
+            "dataset %s: %d train / %d val images, %d classes; split %s: %d strong, %d weak",
+            data.name,
+            len(data.train),
+            len(data.val),
+            data.num_classes,
+            split.name,
+            len(split.strong),
+            len(split.weak),
+        )
+        listing = stamps.listing_fingerprint(data, split)
+        if cfg.selftrain.rounds == 0 and stamps.read_stamp(run, "self-train") is not None:
+            log.info("self-train: selftrain.rounds=0 now; undoing its rounds (labels/ back to round 0)")
+            if dist.is_main():
+                stamps.clear("self-train", run)
+            dist.barrier()
+        for name in stages:
+            if not needed(name, cfg):
+                if name == "pretrain":
+                    log.info("== pretrain: no network to train has pretrained=pretrain, skipped ==")
+                else:
+                    log.info("== %s: not needed by methods %s, skipped ==", name, ", ".join(cfg.methods))
+                continue
+            log.info("== %s ==", name)
+            if name == "evaluate":
+                stage_fn(name)(cfg, run, data, split)
+            for unit in stamps.units(name, cfg) if name != "evaluate" else ():
+                run_unit(unit, cfg, run, data, split, listing)
+            dist.barrier()
+
+
+def unit_fn(unit: str) -> Callable:
+    """f(cfg, run, data, split) that makes a unit's outputs (or resumes them, or skips when done)."""
+    stage, _, method = unit.partition("/")
+    if stage == "train-seg" and method:
+        from c3seg.stages.train_seg import train_seg
+
+        return lambda cfg, run, data, split: train_seg(cfg, run, data, split, method)
+    return stage_fn(stage)
+
+
+def run_unit(unit: str, cfg: Config, run: Run, data: SegData, split: SplitSet, listing: str) -> None:
+    want = stamps.expected(unit, cfg, run, listing)
+    record = stamps.read_stamp(run, unit)
+    if record is not None:
+        why = stamps.stale_reason(record, want)
+        if why is None and record.get("status") == "done":
+            log.info("%s: up to date", unit)
+            return
+        if why:
+            log.info("%s: stale (%s); making it anew", unit, why)
+            if dist.is_main():
+                stamps.clear(unit, run)
+            dist.barrier()
+        else:
+            log.info("%s: resuming", unit)
+    elif stamps.result_of(unit, run) is not None:
+        log.info("%s: outputs from an older c3seg without a record of their settings; kept as they are", unit)
+    if dist.is_main():
+        stamps.write_stamp(run, unit, want, "running")
+    unit_fn(unit)(cfg, run, data, split)
+    dist.barrier()
+    if dist.is_main():
+        stamps.write_stamp(run, unit, want, "done", stamps.result_of(unit, run))
+
+
+@contextmanager
+def run_lock(run: Run) -> Iterator[None]:
+    """Hold RUN/.lock (main process) so that a second c3seg on the same folder is refused, then
+    remove temporary files left by an interrupted atomic write (c3seg.io.atomic_path)."""
+    if not dist.is_main_env():
+        yield
+        return
+    try:
+        run.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run.lock, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise ValueError(
+            f"cannot write in the run folder {run.root} ({e.strerror}); choose a writable --out"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = Path(run.lock).read_text().strip() or "?"
+            raise ValueError(
+                f"another c3seg process (pid {owner}) is working on {run.root}; wait for it to "
+                "finish, or stop it, before running stages there"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        for tmp in run.root.rglob(".*.tmp*"):
+            if tmp.is_file():
+                tmp.unlink()
+                log.info("removed %s, left by an interrupted write", tmp)
+        yield
+    finally:
+        os.close(fd)
+
+
+def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
+    """(unit, state, detail) of every stage for `c3seg status`: done, stale (why), partial,
+    missing, or not needed by cfg; evaluate is done when every trained method has a report."""
+    data = load_dataset(cfg.data)
+    split = load_split(cfg.data.split, data.classes)
+    listing = stamps.listing_fingerprint(data, split)
+    rows = []
+    for name in STAGES:
         if not needed(name, cfg):
-            if name == "pretrain":
-                log.info("== pretrain: no network to train has pretrained=pretrain, skipped ==")
-            else:
-                log.info("== %s: not needed by methods %s, skipped ==", name, ", ".join(cfg.methods))
+            why = {"pretrain": "no network has pretrained=pretrain", "self-train": "selftrain.rounds=0"}
+            rows.append((name, "not needed", why.get(name, f"methods {', '.join(cfg.methods)}")))
             continue
-        log.info("== %s ==", name)
-        stage_fn(name)(cfg, run, data, split)
-        dist.barrier()
+        if name == "evaluate":
+            state = "done" if run.report_json.exists() else "missing"
+            rows.append((name, state, "re-checks each method's checkpoint when run"))
+            continue
+        for unit in stamps.units(name, cfg):
+            rows.append((unit, *stamps.unit_state(unit, cfg, run, listing)))
+    return rows
+
+
+def status_command(args: argparse.Namespace) -> int:
+    """`c3seg status RUN`: each stage of a run folder as done / stale (why) / partial / missing,
+    judged with the folder's config.yaml and any overrides given."""
+    from c3seg.config import load_config
+
+    run = Run(args.run)
+    if not run.config.exists():
+        raise FileNotFoundError(f"{run.config} does not exist: is {run.root} a c3seg run folder?")
+    cfg = load_config(str(run.config), list(args.overrides))
+    rows = status(cfg, run)
+    width = max(len(u) for u, _, _ in rows)
+    for unit, state, detail in rows:
+        print(f"{unit:<{width}}  {state:<10}  {detail}".rstrip())
+    return 1 if any(state in ("stale", "partial", "missing") for _, state, _ in rows) else 0

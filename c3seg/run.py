@@ -15,6 +15,8 @@ RUN/
   eval/<method>.json           confusion-matrix evaluation on val
   figures/                     Fig. 3-style panels
   report.json, report.md       the Table 2 report
+  stages/<unit>.json           what each stage's outputs were made from (c3seg.stamps)
+  .lock                        held by the c3seg process working on this folder
 """
 
 from __future__ import annotations
@@ -113,3 +115,37 @@ class Run:
     @property
     def report_md(self) -> Path:
         return self.root / "report.md"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def stamps_dir(self) -> Path:
+        return self.root / "stages"
+
+    def stamp(self, unit: str) -> Path:
+        """The record of what a unit's outputs were made from (unit: a stage, or train-seg/<method>)."""
+        return self.stamps_dir / f"{unit.replace('/', '.')}.json"
+
+    def unit_outputs(self, unit: str) -> list[Path]:
+        """Everything a unit writes, removed when it is made anew (c3seg.stamps.clear)."""
+        if unit.startswith("train-seg/"):
+            return [self.root / self.seg_stage(unit.split("/", 1)[1])]
+        return {
+            "pretrain": [self.pretrain_weights.parent],
+            "train-lnet": [self.stage_dir("lnet")],
+            "train-cam": [self.stage_dir("cam")],
+            "make-labels": [self.calibration.parent, self.root / "selftrain", self.figures / "fig3.png"],
+            "self-train": [self.root / "selftrain"],
+            "train-pnet": [self.root / self.seg_stage("pnet"), self.stage_dir("pnet")],
+        }[unit]
+
+    def unit_result(self, unit: str) -> Path:
+        """The file whose hash is a training unit's result (what downstream units read)."""
+        if unit == "pretrain":
+            return self.pretrain_weights
+        if unit.startswith("train-seg/"):
+            return self.checkpoint(self.seg_stage(unit.split("/", 1)[1]))
+        stage = {"train-lnet": "lnet", "train-cam": "cam", "train-pnet": self.seg_stage("pnet")}[unit]
+        return self.checkpoint(stage)

@@ -15,6 +15,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 DEVELOPMENT_SEED = 0
 # report.json keys summarized per method, with their summary.md column headers
@@ -96,13 +97,15 @@ def summarize(reports: dict[int, dict]) -> dict:
     methods = {}
     for m in _names(reports, "methods"):
         rows = {k: reports[k]["methods"].get(m) for k in seeds}
-        out = {key: stats([r.get(key) if r else None for r in rows.values()]) for key in METRICS}
+        out: dict[str, Any] = {
+            key: stats([r.get(key) if r else None for r in rows.values()]) for key in METRICS
+        }
         out["seeds"] = [k for k, r in rows.items() if r]
         if m == "pnet":
             out["selected_epoch"] = {str(k): r.get("selected_epoch") for k, r in rows.items() if r}
             out["selection_score"] = {str(k): r.get("selection_score") for k, r in rows.items() if r}
         methods[m] = out
-    pseudo = {}
+    pseudo: dict[str, dict[str, Any]] = {}
     for src in _names(reports, "pseudo_labels"):
         rows = {k: (reports[k].get("pseudo_labels") or {}).get(src) for k in seeds}
         pseudo[src] = {

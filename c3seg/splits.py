@@ -9,6 +9,7 @@ them (the fully supervised reference is the one, explicit, exception).
 from __future__ import annotations
 
 import logging
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,7 +105,7 @@ def training_pairs(
     images only), or 'pseudo' (strong images + weak images with pseudo labels from `pseudo_dir`).
     """
     strong, weak = partition(data, split)
-    pairs = [(s.image, s.mask) for s in strong]
+    pairs = [(s.image, typing.cast(Path, s.mask)) for s in strong]  # strong images have masks
     if mode == "full":
         return [(s.image, s.mask) for s in data.train if s.mask is not None]
     if mode == "pseudo":

@@ -32,7 +32,7 @@ def seed_everything(seed: int) -> None:
 
 def make_loader(ds: Dataset, batch_size: int, workers: int, train: bool, seed: int = 0) -> DataLoader:
     """A DataLoader that shards across torchrun processes when there are several."""
-    sampler = None
+    sampler: DistributedSampler | None = None
     if dist.world_size() > 1:
         sampler = DistributedSampler(ds, shuffle=train, seed=seed, drop_last=train)
     g = torch.Generator()
@@ -43,7 +43,7 @@ def make_loader(ds: Dataset, batch_size: int, workers: int, train: bool, seed: i
         shuffle=train and sampler is None,
         sampler=sampler,
         num_workers=workers,
-        drop_last=train and len(ds) > batch_size,
+        drop_last=train and len(ds) > batch_size,  # type: ignore[arg-type]  # map-style datasets
         pin_memory=torch.cuda.is_available(),
         persistent_workers=workers > 0,
         generator=g,

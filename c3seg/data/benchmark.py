@@ -93,7 +93,8 @@ def _distractor(rng: np.random.Generator, size: int) -> Canvas:
     elif kind == 2:
         c.paint(c.triangle(*[tuple(rng.uniform(-1, 1, 2)) for _ in range(3)]), _colour(rng))
     elif kind == 3:
-        c.paint(c.segment(*rng.uniform(-1.5, 1.5, 4), rng.uniform(0.03, 0.15)), _colour(rng))
+        x0, y0, x1, y1 = rng.uniform(-1.5, 1.5, 4)
+        c.paint(c.segment(x0, y0, x1, y1, rng.uniform(0.03, 0.15)), _colour(rng))
     else:
         r = rng.uniform(0.3, 0.8)
         c.paint(c.ellipse(0, 0, r, r) & ~c.ellipse(0, 0, r * 0.6, r * 0.6), _colour(rng))

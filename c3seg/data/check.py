@@ -180,11 +180,11 @@ def check_command(args: argparse.Namespace) -> int:
         return 1
     problems += listing.problems
     lists = {k: listing.lists[k] for k in sorted(listing.lists, key=lambda k: (k != "train", k))}
-    for e in extra_specs:
+    for spec_e in extra_specs:
         try:
-            lists[f"extra:{e.partition(':')[0]}"] = extra_strong_items(e, listing.classes)
+            lists[f"extra:{spec_e.partition(':')[0]}"] = extra_strong_items(spec_e, listing.classes)
         except (FileNotFoundError, ValueError) as err:
-            problems.append(f"{e}: {err}")
+            problems.append(f"{spec_e}: {err}")
     n = len(listing.classes)
     workers = min(16, 4 * (os.cpu_count() or 1))
     labels: dict[str, list[tuple[int, ...]]] = {}

@@ -67,7 +67,7 @@ def image_confusions(
         # without M, bg_fg_threshold plays no part: one solve serves all its values
         key = (meth, use_m, *(p[k] if use_m or k != "bg_fg_threshold" else None for k in SOLVE_GRID))
         if key not in cached:
-            pc = dataclasses.replace(cfg, method=meth, **{k: p[k] for k in SOLVE_GRID})
+            pc = dataclasses.replace(cfg, method=meth, **{k: p[k] for k in SOLVE_GRID})  # type: ignore[arg-type]
             w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, pc.sigma))
             seeds, bg = anchors(g.cams, g.m if use_m else None, pc)
             cached[key] = class_scores(w, laplacian(w), seeds, bg, g.cams.shape[1], pc)

@@ -76,7 +76,7 @@ class VGG16LargeFOV(nn.Module):
         self.drop = nn.Dropout2d(0.5)
         self.output_stride = 8
         nn.init.normal_(self.fc8.weight, std=0.01)
-        nn.init.zeros_(self.fc8.bias)
+        nn.init.zeros_(self.fc8.bias)  # type: ignore[arg-type]  # Conv2d has a bias by default
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, 512, H/8, W/8)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 
-def upsample(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def upsample(logits: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
     """(B, K, h, w) -> (B, K, H, W), bilinear."""
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
 

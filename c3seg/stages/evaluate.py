@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,10 +19,12 @@ from c3seg.data.transforms import eval_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import segment
 from c3seg.io import load_checkpoint, read_json, write_json
+from c3seg.methods import REPORT_ORDER
 from c3seg.metrics import ConfusionMatrix
 from c3seg.report import method_row, write_report
 from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids
+from c3seg.stamps import file_hash
 from c3seg.train_utils import autocast, load_model
 
 log = logging.getLogger(__name__)
@@ -68,32 +71,46 @@ def evaluate_model(
 
 
 def val_pairs(samples: Sequence[Sample]) -> list[tuple[Path, Path | None]]:
-    pairs = [(s.image, s.mask) for s in samples if s.mask is not None]
+    pairs: list[tuple[Path, Path | None]] = [(s.image, s.mask) for s in samples if s.mask is not None]
     if not pairs:
         raise ValueError("no evaluation image has a mask; evaluation needs masks for the val list")
     return pairs
 
 
+def val_fingerprint(samples: Sequence[Sample]) -> str:
+    """A hash of the val images' ids and mask files (what an evaluation was computed on)."""
+    text = "\n".join(f"{s.id}|{s.mask.name if s.mask else ''}" for s in samples)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def trained_methods(run: Run) -> list[str]:
     """Methods with a finished segmentation checkpoint, in the report's order."""
-    from c3seg.stages.train_seg import REPORT_ORDER
-
     found = [p.parent.name for p in sorted((run.root / "seg").glob("*/model.pt"))]
     return sorted(found, key=lambda m: (REPORT_ORDER.index(m) if m in REPORT_ORDER else len(REPORT_ORDER), m))
 
 
 def evaluate_method(cfg: Config, run: Run, data: SegData, method: str) -> dict:
-    """Evaluate (or reuse an up-to-date evaluation of) one method; returns the stored result."""
+    """Evaluate one method, or reuse its stored evaluation when that was made from the same
+    checkpoint (by content hash) and the same val images; returns the stored result."""
     ckpt = run.checkpoint(run.seg_stage(method))
     out = run.evaluation(method)
-    if out.exists() and out.stat().st_mtime >= ckpt.stat().st_mtime:
-        return read_json(out)
+    made_from = {"checkpoint": file_hash(ckpt), "val": val_fingerprint(data.val)}
+    if out.exists():
+        old = read_json(out)
+        legacy = "made_from" not in old and out.stat().st_mtime >= ckpt.stat().st_mtime
+        if old.get("made_from") == made_from or legacy:
+            return old
     device = dist.local_device(cfg.device)
     model = load_model(ckpt, device, expect_channels=data.num_classes)
     cm = evaluate_model(
         model, val_pairs(data.val), data.num_classes, device, cfg.seg.amp, workers=cfg.data.workers
     )
-    result = {"method": method, "confusion": cm.mat.tolist(), "iou": cm.iou().tolist()}
+    result = {
+        "method": method,
+        "confusion": cm.mat.tolist(),
+        "iou": cm.iou().tolist(),
+        "made_from": made_from,
+    }
     if dist.is_main():
         write_json(out, result)
     return result

@@ -136,6 +136,7 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     pool, pending, total = _pool(lc.workers), [], 0
     with limit_context():
         for s, im, m, cams in network_maps(nets, subset, lc.batch_size, device, lc.scales):
+            assert s.mask is not None  # calibration images are strong: they have masks
             args = (im, m, cams, list(s.labels), read_label(s.mask), data.num_classes, lc)
             pending.append(pool.submit(image_confusions, *args) if pool else _done(image_confusions(*args)))
             total = total + sum(_drain(pending, 2 * lc.workers))
@@ -177,6 +178,7 @@ def label_quality(run: Run, data: SegData, split: SplitSet, weak: list[Sample], 
     scored = [s for s in weak if s.mask is not None]
     for s in scored:
         pred = read_label(run.label_path(source, s.id))
+        assert s.mask is not None  # only weak images with masks are scored
         cm.update(
             read_label(s.mask), np.where(pred == 255, 0, pred)
         )  # void pseudo label scored as background

@@ -165,7 +165,12 @@ def fit_lnet(
     tlog = JsonlLog(run.train_log(stage), fresh=state is None)
     total = tc.epochs * len(loader)
     log.info(
-        "%s: %d images, %d held out, %d epochs on %s", stage, len(ds), len(held_pairs), tc.epochs, device
+        "%s: %d images, %d held out, %d epochs on %s",
+        stage,
+        len(ds),  # type: ignore[arg-type]  # map-style datasets have a length
+        len(held_pairs),
+        tc.epochs,
+        device,
     )
     for epoch in range(start, tc.epochs):
         model.train()

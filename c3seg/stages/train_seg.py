@@ -32,6 +32,7 @@ from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
 from c3seg.data.types import SegData
 from c3seg.io import save_checkpoint
+from c3seg.methods import METHODS
 from c3seg.models import build_model
 from c3seg.models.common import upsample
 from c3seg.run import Run
@@ -54,17 +55,6 @@ from c3seg.train_utils import (
 )
 
 log = logging.getLogger(__name__)
-
-# method -> (mode of splits.training_pairs, pseudo-label source)
-METHODS: dict[str, tuple[str, str | None]] = {
-    "fully-supervised": ("full", None),
-    "strong-only": ("strong", None),
-    "cam-threshold": ("pseudo", "cam-threshold"),
-    "lnet-cam": ("pseudo", "lnet-cam"),
-    "diffusion-no-m": ("pseudo", "diffusion-no-m"),
-    "lnet": ("pseudo", "diffusion"),
-}
-REPORT_ORDER = [*METHODS, "pnet"]
 
 
 def method_pairs(

@@ -1,0 +1,27 @@
+"""The segmentation methods of the report (Table 2), shared by the pipeline and its stages.
+
+Each method train-seg trains is a segmentation network on strong masks plus one pseudo-label
+source for weak images (or no weak images / their true masks); `pnet` is the `lnet` network
+refined by train-pnet (Eq. 3-5)."""
+
+from __future__ import annotations
+
+# method -> (mode of splits.training_pairs, pseudo-label source or None)
+METHODS: dict[str, tuple[str, str | None]] = {
+    "fully-supervised": ("full", None),
+    "strong-only": ("strong", None),
+    "cam-threshold": ("pseudo", "cam-threshold"),
+    "lnet-cam": ("pseudo", "lnet-cam"),
+    "diffusion-no-m": ("pseudo", "diffusion-no-m"),
+    "lnet": ("pseudo", "diffusion"),
+}
+REPORT_ORDER = [*METHODS, "pnet"]
+PNET_START = "lnet"  # train-pnet starts from this method's network
+PNET_SOURCE = "diffusion"  # and trains on this label source
+
+
+def label_source(method: str) -> str | None:
+    """The pseudo-label source a method trains on (None: masks only)."""
+    if method == "pnet":
+        return PNET_SOURCE
+    return METHODS[method][1]

@@ -1,0 +1,152 @@
+"""Stages recompute exactly when what they were made from changed (c3seg.stamps), one process
+works on a run folder at a time, and interrupted writes leave nothing behind."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from c3seg.cli import main
+from c3seg.config import load_config
+from c3seg.pipeline import parse_stages, run_lock, run_stages, status
+from c3seg.run import Run
+from c3seg.stamps import read_stamp, stale_reason
+
+METHODS = "methods=fully-supervised,cam-threshold,lnet-cam,lnet"
+
+
+def _cfg(tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    return load_config("tiny", [f"data.root={tmp_path / 'data'}", METHODS, *extra])
+
+
+def _checkpoints(run: Run) -> dict[str, int]:
+    return {str(p.relative_to(run.root)): p.stat().st_mtime_ns for p in sorted(run.root.rglob("model.pt"))}
+
+
+def _up_to_date(caplog: pytest.LogCaptureFixture) -> set[str]:
+    """Units that logged 'up to date' (skipped) in the captured logs."""
+    return {r.getMessage().split(":")[0] for r in caplog.records if r.getMessage().endswith("up to date")}
+
+
+def test_changed_setting_recomputes_exactly_the_stale_units(tmp_path: Path, caplog) -> None:
+    run = Run(tmp_path / "run")
+    stages = parse_stages("all")
+    run_stages(_cfg(tmp_path), run, stages)
+    seg = ["train-seg/fully-supervised", "train-seg/cam-threshold", "train-seg/lnet-cam", "train-seg/lnet"]
+    units = ["train-lnet", "train-cam", "make-labels", *seg]
+    for unit in units:
+        rec = read_stamp(run, unit)
+        assert rec is not None and rec["status"] == "done" and rec["result"], unit
+    first = _checkpoints(run)
+
+    caplog.set_level(logging.INFO)
+    run_stages(_cfg(tmp_path), run, stages)  # nothing changed: every unit up to date
+    assert _up_to_date(caplog) == set(units)
+    assert _checkpoints(run) == first
+    assert all(state in ("done", "not needed") for _, state, _ in status(_cfg(tmp_path), run))
+
+    labels_before = {u: next(iter(read_stamp(run, u)["upstream"].values()), None) for u in seg}
+    changed = _cfg(tmp_path, "lnet.lr=0.02")
+    rows = {u: (s, why) for u, s, why in status(changed, run)}
+    assert rows["train-lnet"] == ("stale", "lnet.lr 0.01 -> 0.02")
+    assert rows["train-cam"][0] == "done" and rows["train-seg/fully-supervised"][0] == "done"
+    caplog.clear()
+    run_stages(changed, run, stages)
+    log = caplog.text
+    assert "train-lnet: stale (lnet.lr 0.01 -> 0.02)" in log
+    assert "make-labels: stale (train-lnet's output changed)" in log
+    # each method is trained anew exactly when the labels it reads changed (a 1-epoch tiny L-Net
+    # may leave them unchanged: then nothing downstream is retrained); fully supervised reads none
+    remade = {u for u in seg if next(iter(read_stamp(run, u)["upstream"].values()), None) != labels_before[u]}
+    assert "train-seg/fully-supervised" not in remade and "train-seg/cam-threshold" not in remade
+    assert _up_to_date(caplog) == {"train-cam", *(set(seg) - remade)}
+    now = _checkpoints(run)
+    for unit in seg:
+        ck = f"seg/{unit.split('/')[1]}/model.pt"
+        assert (now[ck] != first[ck]) == (unit in remade), unit
+    assert now["cam/model.pt"] == first["cam/model.pt"] and now["lnet/model.pt"] != first["lnet/model.pt"]
+
+    # superpixels change the diffusion's labels: lnet is retrained, the L-Net and CAM kept
+    caplog.clear()
+    run_stages(_cfg(tmp_path, "lnet.lr=0.02", "labels.n_segments=40"), run, stages)
+    assert "make-labels: stale (labels.n_segments 60 -> 40)" in caplog.text
+    assert "train-seg/lnet: stale (make-labels's diffusion labels changed)" in caplog.text
+    assert {"train-lnet", "train-cam", "train-seg/fully-supervised", "train-seg/cam-threshold"} <= _up_to_date(caplog)
+    assert read_stamp(run, "train-lnet")["key"]["lnet"]["lr"] == 0.02
+
+    # a new split: every unit that reads the dataset is stale, the L-Net first (no leakage)
+    split = _cfg(tmp_path, "lnet.lr=0.02", "labels.n_segments=40", "data.split=bench-30")
+    rows = {u: (s, why) for u, s, why in status(split, run)}
+    assert rows["train-lnet"] == ("stale", "data.split bench-half -> bench-30; the dataset listing or split changed")
+
+
+def test_stale_reason_names_settings_and_upstream() -> None:
+    rec = {"key": {"lnet": {"epochs": 40}}, "upstream": {"train-lnet": "a", "make-labels:diffusion": "b"}}
+    want = {"key": {"lnet": {"epochs": 2}}, "upstream": {"train-lnet": "a", "make-labels:diffusion": None}}
+    assert stale_reason(rec, want) == "lnet.epochs 40 -> 2; make-labels's diffusion labels is missing"
+    assert stale_reason(want, want) is None
+
+
+def test_self_train_rounds_zero_undoes_it(tmp_path: Path) -> None:
+    run = Run(tmp_path / "run")
+    cfg = _cfg(tmp_path, "methods=lnet", "selftrain.rounds=1", "selftrain.epochs=1")
+    run_stages(cfg, run, parse_stages("train-lnet,train-cam,make-labels,self-train"))
+    round0 = run.archived_labels(0)
+    before = {p.name: p.read_bytes() for p in (round0 / "diffusion").glob("*.png")}
+    assert before and read_stamp(run, "self-train")["status"] == "done"
+    run_stages(_cfg(tmp_path, "methods=lnet"), run, parse_stages("make-labels"))
+    assert not (run.root / "selftrain").exists() and read_stamp(run, "self-train") is None
+    after = {p.name: p.read_bytes() for p in run.labels_dir("diffusion").glob("*.png")}
+    assert after == before  # round 0's labels are back, and make-labels (unchanged) kept them
+    assert read_stamp(run, "make-labels")["status"] == "done"
+
+
+def test_second_process_is_refused_and_tmp_files_removed(tmp_path: Path) -> None:
+    run = Run(tmp_path / "run")
+    run.root.mkdir()
+    left = run.root / "lnet" / ".model.pt.abc123.tmp.pt"
+    left.parent.mkdir()
+    left.write_bytes(b"")
+    fd = os.open(run.lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    os.write(fd, b"4242")
+    try:
+        with pytest.raises(ValueError, match=r"another c3seg process \(pid 4242\) is working on"):
+            with run_lock(run):
+                pass
+        assert left.exists()  # nothing is touched while another process holds the folder
+    finally:
+        os.close(fd)
+    with run_lock(run):
+        assert not left.exists()
+
+
+def test_read_only_run_folder_error(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    run = Run(tmp_path / "ro")
+    run.root.mkdir()
+    run.root.chmod(0o500)
+    try:
+        with pytest.raises(ValueError, match="cannot write in the run folder"):
+            with run_lock(run):
+                pass
+    finally:
+        run.root.chmod(0o700)
+
+
+def test_status_command(tmp_path: Path, capsys) -> None:
+    assert main(["status", str(tmp_path / "nothing")]) == 2
+    run = Run(tmp_path / "run")
+    cfg = _cfg(tmp_path, "methods=fully-supervised")
+    run_stages(cfg, run, parse_stages("train-seg,evaluate"))
+    capsys.readouterr()
+    assert main(["status", str(run.root)]) == 0
+    out = capsys.readouterr().out
+    assert "train-seg/fully-supervised  done" in out and "train-lnet" in out
+    assert main(["status", str(run.root), "seg.epochs=2"]) == 1
+    assert "stale       seg.epochs 1 -> 2" in capsys.readouterr().out
