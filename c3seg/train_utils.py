@@ -30,6 +30,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def start_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
+    """Make an epoch's randomness a function of (seed, epoch) alone: the shuffle, the loader
+    workers' augmentation streams (they are started anew each epoch from the loader's generator)
+    and this process's RNGs (augmentations when workers=0, dropout). A run resumed at epoch e so
+    draws what an uninterrupted run drew (c3seg.train_utils.save_state holds the rest)."""
+    s = (seed * 1_000_003 + epoch) % (2**63)
+    random.seed(s)
+    np.random.seed(s % 2**32)
+    torch.manual_seed(s)
+    if loader.generator is not None:
+        loader.generator.manual_seed(s)
+    if hasattr(loader.sampler, "set_epoch"):
+        loader.sampler.set_epoch(epoch)
+
+
 def make_loader(ds: Dataset, batch_size: int, workers: int, train: bool, seed: int = 0) -> DataLoader:
     """A DataLoader that shards across torchrun processes when there are several."""
     sampler: DistributedSampler | None = None
@@ -45,7 +60,7 @@ def make_loader(ds: Dataset, batch_size: int, workers: int, train: bool, seed: i
         num_workers=workers,
         drop_last=train and len(ds) > batch_size,  # type: ignore[arg-type]  # map-style datasets
         pin_memory=torch.cuda.is_available(),
-        persistent_workers=workers > 0,
+        persistent_workers=workers > 0 and not train,  # training workers restart per epoch: start_epoch
         generator=g,
     )
 

@@ -38,12 +38,16 @@ def test_pnet_row_has_selected_epoch_from_the_checkpoint(tmp_path) -> None:
         in run.report_md.read_text()
     )
 
-    # a new checkpoint older than the cached eval/pnet.json: the scores are reused, the epoch is not
-    save_checkpoint(pnet_ckpt, checkpoint_dict(model, "tiny", data.num_classes, epoch=0, holdout_miou=40.0))
+    # the same checkpoint again (even touched): the cached evaluation is reused
     cached = run.evaluation("pnet").stat()
+    os.utime(pnet_ckpt)
+    evaluate_all(cfg, run, data, split)
+    assert run.evaluation("pnet").stat().st_mtime_ns == cached.st_mtime_ns
+    # a new checkpoint, even one older than the cached eval/pnet.json: evaluated again (by content)
+    save_checkpoint(pnet_ckpt, checkpoint_dict(model, "tiny", data.num_classes, epoch=0, holdout_miou=40.0))
     os.utime(pnet_ckpt, ns=(cached.st_atime_ns, cached.st_mtime_ns - 10**9))
     rep = json.loads(evaluate_all(cfg, run, data, split).read_text())
-    assert run.evaluation("pnet").stat().st_mtime_ns == cached.st_mtime_ns
+    assert run.evaluation("pnet").stat().st_mtime_ns != cached.st_mtime_ns
     assert rep["methods"]["pnet"]["selected_epoch"] == 0 and rep["methods"]["pnet"]["selection_score"] == 40.0
 
     # train-pnet's newer keys: the score that chose (selection_score, criterion selection) wins

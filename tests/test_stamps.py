@@ -75,13 +75,21 @@ def test_changed_setting_recomputes_exactly_the_stale_units(tmp_path: Path, capl
     run_stages(_cfg(tmp_path, "lnet.lr=0.02", "labels.n_segments=40"), run, stages)
     assert "make-labels: stale (labels.n_segments 60 -> 40)" in caplog.text
     assert "train-seg/lnet: stale (make-labels's diffusion labels changed)" in caplog.text
-    assert {"train-lnet", "train-cam", "train-seg/fully-supervised", "train-seg/cam-threshold"} <= _up_to_date(caplog)
+    assert {
+        "train-lnet",
+        "train-cam",
+        "train-seg/fully-supervised",
+        "train-seg/cam-threshold",
+    } <= _up_to_date(caplog)
     assert read_stamp(run, "train-lnet")["key"]["lnet"]["lr"] == 0.02
 
     # a new split: every unit that reads the dataset is stale, the L-Net first (no leakage)
     split = _cfg(tmp_path, "lnet.lr=0.02", "labels.n_segments=40", "data.split=bench-30")
     rows = {u: (s, why) for u, s, why in status(split, run)}
-    assert rows["train-lnet"] == ("stale", "data.split bench-half -> bench-30; the dataset listing or split changed")
+    assert rows["train-lnet"] == (
+        "stale",
+        "data.split bench-half -> bench-30; the dataset listing or split changed",
+    )
 
 
 def test_stale_reason_names_settings_and_upstream() -> None:

@@ -63,6 +63,7 @@ from c3seg.train_utils import (
     save_state,
     seed_everything,
     set_lr,
+    start_epoch,
     unwrap,
 )
 
@@ -125,8 +126,7 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
     )
     for epoch in range(start, pc.epochs):
         model.train()
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        start_epoch(loader, pc.seed, epoch)
         t0, losses, seen = time.perf_counter(), [], 0
         for it, (images, targets, _) in enumerate(loader):
             set_lr(opt, poly_lr(pc.lr, epoch * len(loader) + it, total))

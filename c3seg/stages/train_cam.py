@@ -47,6 +47,7 @@ from c3seg.train_utils import (
     save_state,
     seed_everything,
     set_lr,
+    start_epoch,
     unwrap,
 )
 
@@ -131,8 +132,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     )
     for epoch in range(start, tc.epochs):
         model.train()
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
         for it, (images, targets, _) in enumerate(loader):
             set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))

@@ -54,6 +54,7 @@ from c3seg.train_utils import (
     save_state,
     seed_everything,
     set_lr,
+    start_epoch,
     unwrap,
 )
 
@@ -174,8 +175,7 @@ def fit_lnet(
     )
     for epoch in range(start, tc.epochs):
         model.train()
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
         for it, (images, masks, _) in enumerate(loader):
             set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))

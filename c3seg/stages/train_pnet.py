@@ -61,6 +61,7 @@ from c3seg.train_utils import (
     resume_state,
     save_state,
     seed_everything,
+    start_epoch,
     unwrap,
 )
 
@@ -258,8 +259,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     for epoch in range(start, total):
         finetune = epoch >= pc.pretrain_epochs
         loader = all_loader if finetune else strong_loader
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        start_epoch(loader, cfg.seed, epoch)
         t0 = time.time()
         row: dict[str, Any] = run_epoch(cfg, loader, seg, pnet, opt_p, opt_s if finetune else None, device)
         ft_epoch = epoch - pc.pretrain_epochs + 1  # 1-based fine-tuning epoch

@@ -51,6 +51,7 @@ from c3seg.train_utils import (
     save_state,
     seed_everything,
     set_lr,
+    start_epoch,
     unwrap,
 )
 
@@ -114,8 +115,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     log.info("%s: %d training images, %d epochs on %s", method, len(ds), tc.epochs, device)
     for epoch in range(start, tc.epochs):
         model.train()
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
+        start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
         for it, (images, masks, idx) in enumerate(loader):
             set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
