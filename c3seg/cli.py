@@ -29,7 +29,16 @@ def _add_run_args(p: argparse.ArgumentParser, out_required: bool = True) -> None
     p.add_argument("--dataset", help="benchmark | voc:PATH | coco:PATH | folder:PATH (default: from config)")
     p.add_argument("--split", help="a built-in split name or a YAML file of strong categories")
     p.add_argument("--out", required=out_required, type=Path, help="the run folder")
-    p.add_argument("--config", help="a YAML config file, or a built-in config name (benchmark, voc, tiny)")
+    p.add_argument(
+        "--config",
+        help="a YAML config file, or a built-in config name (benchmark, voc, tiny); default: the run "
+        "folder's config.yaml when it has one, else the built-in defaults",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="let changed settings discard finished outputs and make them again (refused otherwise)",
+    )
     p.add_argument("overrides", nargs="*", help="settings as section.key=value, e.g. seg.epochs=10")
 
 
@@ -47,8 +56,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides.append(f"labels.workers={args.workers}")
     if getattr(args, "shard", None):
         overrides.append(f"labels.shard={args.shard}")
-    cfg = load_config(args.config, overrides)
-    run_stages(cfg, Run(args.out), parse_stages(args.stages))
+    run = Run(args.out)
+    base = args.config
+    if base is None and run.config.exists():
+        base = str(run.config)  # a run folder's own settings are the default for later commands
+    cfg = load_config(base, overrides)
+    run_stages(cfg, run, parse_stages(args.stages), force=args.force)
     return 0
 
 
@@ -78,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seeds,
         help="run once per seed into OUT/seed-K (data.bench_seed=K, seed=K) and summarize in "
         "OUT/summary.md: a count N (seeds 1..N; 0 is the development seed) or a list like 1,2,3 or 5,",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="let changed settings discard finished outputs of an earlier demo in OUT and remake them",
     )
     p.add_argument("overrides", nargs="*")
     p.set_defaults(func=lambda a: _call("c3seg.demo:demo_command", a))

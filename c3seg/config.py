@@ -221,7 +221,10 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         typ = hints[key]
         if dataclasses.is_dataclass(typ):
             if not isinstance(val, dict):
-                raise TypeError(f"{where}{key} must be a mapping")
+                raise ValueError(
+                    f"{where}{key} is a section of settings, not one value: set its keys, "
+                    f"e.g. {where}{key}.epochs=10"
+                )
             kwargs[key] = _build(typ, val, f"{where}{key}.")  # type: ignore[arg-type]
         elif typing.get_origin(typ) is tuple:
             items = val.strip("[]()").split(",") if isinstance(val, str) else list(val)
@@ -270,7 +273,50 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise ValueError(f"override {item!r} must look like section.key=value")
         key, value = item.split("=", 1)
         _set(tree, key.strip(), value.strip())
-    return _build(Config, tree, "")
+    cfg = _build(Config, tree, "")
+    check_ranges(cfg)
+    return cfg
+
+
+# setting -> (lowest allowed, highest allowed or None); "*" matches every section that has the key
+RANGES: dict[str, tuple[float, float | None]] = {
+    "data.crop": (8, None),
+    "data.bench_train": (1, None),
+    "data.bench_val": (1, None),
+    "data.bench_size": (16, None),
+    "data.scale_min": (0.05, None),
+    "data.scale_max": (0.05, None),
+    "data.workers": (0, None),
+    "data.holdout": (0.0, 0.9),
+    "*.epochs": (0, None),
+    "*.batch_size": (1, None),
+    "*.lr": (0.0, None),
+    "*.weight_decay": (0.0, None),
+    "labels.n_segments": (2, None),
+    "labels.workers": (1, None),
+    "labels.calib_images": (1, None),
+    "pnet.input_size": (8, None),
+    "selftrain.rounds": (0, None),
+}
+
+
+def check_ranges(cfg: Config) -> None:
+    """Refuse settings no stage can run with (a negative crop, zero batch size, ...), naming them."""
+    for f in dataclasses.fields(cfg):
+        section = getattr(cfg, f.name)
+        if not dataclasses.is_dataclass(section):
+            continue
+        for g in dataclasses.fields(section):
+            rng = RANGES.get(f"{f.name}.{g.name}") or RANGES.get(f"*.{g.name}")
+            value = getattr(section, g.name)
+            if rng is None or isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            low, high = rng
+            if value < low or (high is not None and value > high):
+                bound = f"at least {low}" if high is None else f"between {low} and {high}"
+                raise ValueError(f"{f.name}.{g.name}={value}: must be {bound}")
+    if cfg.data.scale_min > cfg.data.scale_max:
+        raise ValueError(f"data.scale_min={cfg.data.scale_min} is above data.scale_max={cfg.data.scale_max}")
 
 
 def config_dict(cfg: Config) -> dict[str, Any]:

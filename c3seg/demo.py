@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 SEED_KEYS = ("seed", "data.bench_seed")  # set per run by --seeds
 
 
-def run_demo(quick: bool, overrides: Sequence[str], out: Path) -> Path:
+def run_demo(quick: bool, overrides: Sequence[str], out: Path, force: bool = False) -> Path:
     """Every stage into the run folder `out` (each skips when already done); its report.json."""
     cfg = load_config("tiny" if quick else "benchmark", list(overrides))
     run = Run(out)
-    run_stages(cfg, run, list(STAGES))
+    run_stages(cfg, run, list(STAGES), force=force)
     return run.report_json
 
 
@@ -32,7 +32,7 @@ def demo_command(args: argparse.Namespace) -> int:
     if getattr(args, "seeds", None):
         return seeds_command(args)
     t0 = time.time()
-    report = run_demo(args.quick, args.overrides, args.out)
+    report = run_demo(args.quick, args.overrides, args.out, getattr(args, "force", False))
     run = Run(args.out)
     log.info("demo finished in %.1f min: %s and %s", (time.time() - t0) / 60, run.report_md, report)
     print(run.report_md.read_text())
@@ -58,7 +58,12 @@ def seeds_command(args: argparse.Namespace) -> int:
         else:
             t0 = time.time()
             log.info("seed %d: demo into %s", k, out)
-            run_demo(args.quick, [*args.overrides, f"data.bench_seed={k}", f"seed={k}"], out)
+            run_demo(
+                args.quick,
+                [*args.overrides, f"data.bench_seed={k}", f"seed={k}"],
+                out,
+                getattr(args, "force", False),
+            )
             log.info("seed %d finished in %.1f min", k, (time.time() - t0) / 60)
         reports[k] = read_json(report)
     summary = summarize(reports)

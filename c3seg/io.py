@@ -8,6 +8,7 @@ that a resumed run would mistake for a finished one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -52,9 +53,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def _finite(obj: Any) -> Any:
+    """NaN and infinities as None (null): JSON has no NaN, and readers of report.json choke on it."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | Path, obj: Any) -> Path:
+    """Atomically; NaN / infinite floats become null (e.g. a weak mIoU where no class is weak)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
     return Path(path)
 
 
@@ -89,20 +102,46 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB."""
-    with Image.open(path) as img:
-        return np.array(img.convert("RGB"))
+    """(H, W, 3) uint8 RGB. An unreadable file (truncated, corrupt, not an image) raises
+    ValueError naming it."""
+    try:
+        with Image.open(path) as img:
+            return np.array(img.convert("RGB"))
+    except FileNotFoundError:
+        raise
+    except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError is an OSError
+        raise ValueError(
+            f"{path}: cannot read the image ({type(e).__name__}: {e}); replace or remove it "
+            "(c3seg data check lists every such file)"
+        ) from None
 
 
 def read_label(path: str | Path) -> np.ndarray:
-    """(H, W) uint8 class indices of an index/palette PNG (the palette is ignored, not applied)."""
-    with Image.open(path) as img:
-        if img.mode not in ("P", "L", "I", "I;16"):
+    """(H, W) uint8 class indices of an index/palette PNG (the palette is ignored, not applied).
+    Values must fit 0..255 (255 = void): a 16-bit mask with larger values is refused, not wrapped."""
+    try:
+        with Image.open(path) as img:
+            if img.mode not in ("P", "L", "I", "I;16"):
+                raise ValueError(
+                    f"{path} is a {img.mode} image, not an index PNG; label maps must hold class "
+                    "indices (palette 'P' or greyscale 'L' mode)"
+                )
+            values = np.array(img)
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise ValueError(
+            f"{path}: cannot read the label map ({type(e).__name__}: {e}); replace or remove it "
+            "(c3seg data check lists every such file)"
+        ) from None
+    if values.dtype != np.uint8:
+        if values.size and (values.min() < 0 or values.max() > 255):
             raise ValueError(
-                f"{path} is a {img.mode} image, not an index PNG; label maps must hold class indices "
-                "(palette 'P' or greyscale 'L' mode)"
+                f"{path} holds values up to {int(values.max())} ({img.mode} image); label maps hold "
+                "class indices 0..254 and 255 for void: save it as an 8-bit index PNG"
             )
-        return np.array(img, dtype=np.uint8)
+        values = values.astype(np.uint8)
+    return values
 
 
 # the layout of c3seg's checkpoints: a dict of tensors and plain values (str, int, float, bool,

@@ -80,14 +80,11 @@ def needed(stage: str, cfg: Config) -> bool:
     return True
 
 
-def setup(cfg: Config, run: Run) -> tuple[SegData, SplitSet]:
+def setup(cfg: Config, run: Run) -> None:
     dist.init()
     run.root.mkdir(parents=True, exist_ok=True)
     if dist.is_main():
         save_config(cfg, run.config)
-    data = load_dataset(cfg.data)
-    split = load_split(cfg.data.split, data.classes)
-    return data, split
 
 
 def check_methods(cfg: Config) -> None:
@@ -97,14 +94,19 @@ def check_methods(cfg: Config) -> None:
         raise ValueError(f"unknown method {unknown[0]!r} in methods; choose from {', '.join(REPORT_ORDER)}")
 
 
-def run_stages(cfg: Config, run: Run, stages: Sequence[str]) -> None:
+def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False) -> None:
     """Run `stages` in order on `run`: each unit (c3seg.stamps) is skipped when its record matches
     the settings and upstream outputs it would be made from now, resumed when it started with
     them, and made anew (after removing its outputs) when they changed. One process at a time:
-    the run folder is locked while it works."""
+    the run folder is locked while it works. Finished outputs that changed settings would discard
+    are kept, and the call refused, unless `force`."""
     check_methods(cfg)
     with run_lock(run):
-        data, split = setup(cfg, run)
+        data = load_dataset(cfg.data)
+        split = load_split(cfg.data.split, data.classes)
+        if not force:
+            refuse_discarding(cfg, run, stages, stamps.listing_fingerprint(data, split))
+        setup(cfg, run)
         log.info(
             "dataset %s: %d train / %d val images, %d classes; split %s: %d strong, %d weak",
             data.name,
@@ -134,6 +136,32 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str]) -> None:
             for unit in stamps.units(name, cfg) if name != "evaluate" else ():
                 run_unit(unit, cfg, run, data, split, listing)
             dist.barrier()
+
+
+def refuse_discarding(cfg: Config, run: Run, stages: Sequence[str], listing: str) -> None:
+    """Raise, before anything is touched, when these settings would discard finished outputs of
+    the requested stages (their recorded settings differ): changing a setting of a run is a choice
+    to make explicitly (--force), not the effect of a forgotten override or --config."""
+    found = []
+    for name in stages:
+        if name == "evaluate" or not needed(name, cfg):
+            continue
+        for unit in stamps.units(name, cfg):
+            record = stamps.read_stamp(run, unit)
+            if record is None or record.get("status") != "done":
+                continue
+            why = stamps.stale_reason(
+                {**record, "upstream": {}}, {"key": stamps.expected_key(unit, cfg, listing), "upstream": {}}
+            )
+            if why:
+                found.append(f"{unit} ({why})")
+    if found:
+        raise ValueError(
+            f"these settings differ from those {run.root}'s finished outputs were made with, so they "
+            f"would be discarded and made again: {'; '.join(found)} (and what depends on them). "
+            "Add --force to do that, or run with the run's own settings (its config.yaml is the "
+            "default when --config is not given)"
+        )
 
 
 def unit_fn(unit: str) -> Callable:

@@ -169,9 +169,13 @@ def read_stamp(run: Run, unit: str) -> dict[str, Any] | None:
         return None  # unreadable: treated as absent (the unit is made again or adopted)
 
 
+def expected_key(unit: str, cfg: Config, listing: str) -> dict[str, Any]:
+    return json.loads(json.dumps(unit_key(unit, cfg, listing)))  # as a record reads it back
+
+
 def expected(unit: str, cfg: Config, run: Run, listing: str) -> dict[str, Any]:
     return {
-        "key": json.loads(json.dumps(unit_key(unit, cfg, listing))),  # as a record reads it back
+        "key": expected_key(unit, cfg, listing),
         "upstream": {d: upstream_result(d, run) for d in upstream_units(unit, cfg)},
     }
 

@@ -48,7 +48,9 @@ def test_make_labels_flags_become_settings(monkeypatch, tmp_path):
 
     seen = {}
     monkeypatch.setattr(
-        c3seg.pipeline, "run_stages", lambda cfg, run, stages: seen.update(cfg=cfg, stages=stages)
+        c3seg.pipeline,
+        "run_stages",
+        lambda cfg, run, stages, force=False: seen.update(cfg=cfg, stages=stages),
     )
     assert (
         main(["make-labels", "--out", str(tmp_path), "--workers", "4", "--shard", "1/3", "labels.sigma=0.3"])

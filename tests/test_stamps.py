@@ -54,8 +54,13 @@ def test_changed_setting_recomputes_exactly_the_stale_units(tmp_path: Path, capl
     rows = {u: (s, why) for u, s, why in status(changed, run)}
     assert rows["train-lnet"] == ("stale", "lnet.lr 0.01 -> 0.02")
     assert rows["train-cam"][0] == "done" and rows["train-seg/fully-supervised"][0] == "done"
+    with pytest.raises(
+        ValueError, match=r"would be discarded and made again: train-lnet \(lnet.lr 0.01 -> 0.02\).*--force"
+    ):
+        run_stages(changed, run, stages)  # finished work is not discarded by a forgotten override
+    assert _checkpoints(run) == first and read_stamp(run, "train-lnet")["key"]["lnet"]["lr"] == 0.01
     caplog.clear()
-    run_stages(changed, run, stages)
+    run_stages(changed, run, stages, force=True)
     log = caplog.text
     assert "train-lnet: stale (lnet.lr 0.01 -> 0.02)" in log
     assert "make-labels: stale (train-lnet's output changed)" in log
@@ -72,7 +77,7 @@ def test_changed_setting_recomputes_exactly_the_stale_units(tmp_path: Path, capl
 
     # superpixels change the diffusion's labels: lnet is retrained, the L-Net and CAM kept
     caplog.clear()
-    run_stages(_cfg(tmp_path, "lnet.lr=0.02", "labels.n_segments=40"), run, stages)
+    run_stages(_cfg(tmp_path, "lnet.lr=0.02", "labels.n_segments=40"), run, stages, force=True)
     assert "make-labels: stale (labels.n_segments 60 -> 40)" in caplog.text
     assert "train-seg/lnet: stale (make-labels's diffusion labels changed)" in caplog.text
     assert {
@@ -106,7 +111,7 @@ def test_self_train_rounds_zero_undoes_it(tmp_path: Path) -> None:
     round0 = run.archived_labels(0)
     before = {p.name: p.read_bytes() for p in (round0 / "diffusion").glob("*.png")}
     assert before and read_stamp(run, "self-train")["status"] == "done"
-    run_stages(_cfg(tmp_path, "methods=lnet"), run, parse_stages("make-labels"))
+    run_stages(_cfg(tmp_path, "methods=lnet"), run, parse_stages("make-labels"), force=True)
     assert not (run.root / "selftrain").exists() and read_stamp(run, "self-train") is None
     after = {p.name: p.read_bytes() for p in run.labels_dir("diffusion").glob("*.png")}
     assert after == before  # round 0's labels are back, and make-labels (unchanged) kept them
@@ -158,3 +163,13 @@ def test_status_command(tmp_path: Path, capsys) -> None:
     assert "train-seg/fully-supervised  done" in out and "train-lnet" in out
     assert main(["status", str(run.root), "seg.epochs=2"]) == 1
     assert "stale       seg.epochs 1 -> 2" in capsys.readouterr().out
+
+    # later commands default to the run's own settings and leave its config.yaml as it was
+    saved = run.config.read_bytes()
+    assert main(["evaluate", "--out", str(run.root)]) == 0
+    assert main(["train-seg", "--out", str(run.root)]) == 0
+    assert run.config.read_bytes() == saved
+    # a changed setting is refused, not allowed to discard finished work, unless forced
+    seg = run.checkpoint("seg/fully-supervised").read_bytes()
+    assert main(["train-seg", "--out", str(run.root), "seg.epochs=2"]) == 2
+    assert run.config.read_bytes() == saved and run.checkpoint("seg/fully-supervised").read_bytes() == seg

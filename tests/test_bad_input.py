@@ -1,0 +1,72 @@
+"""Malformed inputs get a clear error naming the file or setting (see docs/bad-input.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from c3seg.cli import main
+from c3seg.config import load_config
+from c3seg.io import read_image, read_label, write_image, write_json
+
+
+def test_truncated_and_non_image_files_are_named(tmp_path: Path) -> None:
+    jpg = write_image(tmp_path / "a.jpg", np.full((64, 64, 3), 128, np.uint8))
+    jpg.write_bytes(jpg.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"a\.jpg: cannot read the image"):
+        read_image(jpg)
+    txt = tmp_path / "b.jpg"
+    txt.write_text("not an image")
+    with pytest.raises(ValueError, match=r"b\.jpg: cannot read the image.*data check"):
+        read_image(txt)
+    png = tmp_path / "m.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    with pytest.raises(ValueError, match=r"m\.png: cannot read the label map"):
+        read_label(png)
+    with pytest.raises(FileNotFoundError):
+        read_image(tmp_path / "missing.jpg")
+
+
+def test_sixteen_bit_masks(tmp_path: Path) -> None:
+    small = np.array([[0, 1], [2, 255]], np.uint16)
+    Image.fromarray(small).save(tmp_path / "ok.png")  # a 16-bit greyscale PNG
+    assert read_label(tmp_path / "ok.png").tolist() == [[0, 1], [2, 255]]
+    big = np.array([[0, 300], [2, 1]], np.uint16)  # cast to uint8, 300 would become 44
+    Image.fromarray(big).save(tmp_path / "big.png")
+    with pytest.raises(ValueError, match=r"big\.png holds values up to 300.*8-bit index PNG"):
+        read_label(tmp_path / "big.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "rgb.png")
+    with pytest.raises(ValueError, match="not an index PNG"):
+        read_label(tmp_path / "rgb.png")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.crop=-5", r"data.crop=-5: must be at least 8"),
+        ("seg.batch_size=0", r"seg.batch_size=0: must be at least 1"),
+        ("data.holdout=1.5", r"data.holdout=1.5: must be between 0.0 and 0.9"),
+        ("seg=3", r"seg is a section of settings, not one value"),
+        ("data.scale_min=2", r"data.scale_min=2.0 is above data.scale_max"),
+    ],
+)
+def test_settings_out_of_range(override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_config("tiny", [override])
+
+
+def test_cli_reports_bad_settings_without_traceback(tmp_path: Path, caplog) -> None:
+    assert main(["run", "--out", str(tmp_path / "r"), "data.crop=-5"]) == 2
+    assert "data.crop=-5: must be at least 8" in caplog.text
+    assert not (tmp_path / "r").exists()  # refused before anything is written
+
+
+def test_json_has_no_nan(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "r.json", {"miou_weak": float("nan"), "rows": [1.0, math.inf], "n": 3})
+    assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
+    assert json.loads(path.read_text()) == {"miou_weak": None, "rows": [1.0, None], "n": 3}
