@@ -15,6 +15,7 @@ from PIL import Image
 
 from c3seg.data.types import Sample
 from c3seg.io import VOC_PALETTE, atomic_path, read_label
+from c3seg.maps import network_maps
 from c3seg.run import Run
 
 TILE_H = 160
@@ -63,8 +64,6 @@ def write_fig3(
 ) -> Path:
     """run.figures / fig3.png for `samples` (weak images whose pseudo labels exist); `scales` as
     labels.scales, so the maps shown are the ones the labels were made from."""
-    from c3seg.stages.make_labels import network_maps
-
     rows = []
     for s, im, m, cams in network_maps(nets, samples, 1, device, scales):
         row = [im, heatmap(m), *[heatmap(c) for c in cams]]

@@ -60,8 +60,13 @@ class Run:
     def train_log(self, stage: str) -> Path:
         return self.root / stage / "log.jsonl"
 
+    @property
+    def labels_root(self) -> Path:
+        """labels/: one folder per label source, and the calibration."""
+        return self.root / "labels"
+
     def labels_dir(self, source: str) -> Path:
-        return self.root / "labels" / source
+        return self.labels_root / source
 
     def label_path(self, source: str, sample_id: str) -> Path:
         return self.labels_dir(source) / f"{sample_id}.png"
@@ -69,10 +74,15 @@ class Run:
     @property
     def calibration(self) -> Path:
         """Thresholds chosen on strong images for every label source (make-labels)."""
-        return self.root / "labels" / "calibration.json"
+        return self.labels_root / "calibration.json"
 
     def label_quality(self, source: str) -> Path:
         return self.labels_dir(source) / "quality.json"
+
+    @property
+    def seg_dir(self) -> Path:
+        """seg/: one folder per segmentation method."""
+        return self.root / "seg"
 
     def seg_stage(self, method: str) -> str:
         return f"seg/{method}"

@@ -137,7 +137,7 @@ def result_of(unit: str, run: Run) -> Any:
     """The hash of what a unit wrote, read from disk: a checkpoint's, or per label source (and the
     calibration) a folder's; None when its outputs are missing."""
     if unit in LABEL_UNITS:
-        labels = run.calibration.parent
+        labels = run.labels_root
         if not labels.is_dir():
             return None
         out = {p.name: folder_hash(p) for p in sorted(labels.iterdir()) if p.is_dir()}
@@ -227,7 +227,7 @@ def clear(unit: str, run: Run) -> None:
     Self-training is undone: round 1's labels-before/ goes back to labels/."""
     if unit == "self-train":
         before = run.archived_labels(0)
-        labels = run.calibration.parent
+        labels = run.labels_root
         if before.is_dir():
             shutil.rmtree(labels, ignore_errors=True)
             before.rename(labels)

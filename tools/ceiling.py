@@ -33,9 +33,10 @@ from c3seg.config import load_config
 from c3seg.data.load import load_dataset
 from c3seg.diffusion import diffuse_labels
 from c3seg.io import read_json, read_label, write_label_png
+from c3seg.maps import load_nets, network_maps
 from c3seg.run import Run
 from c3seg.splits import holdout, load_split, partition
-from c3seg.stages.make_labels import load_nets, network_maps, source_configs
+from c3seg.stages.make_labels import source_configs
 
 
 def _open(run: Run) -> tuple:

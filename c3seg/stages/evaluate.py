@@ -85,7 +85,7 @@ def val_fingerprint(samples: Sequence[Sample]) -> str:
 
 def trained_methods(run: Run) -> list[str]:
     """Methods with a finished segmentation checkpoint, in the report's order."""
-    found = [p.parent.name for p in sorted((run.root / "seg").glob("*/model.pt"))]
+    found = [p.parent.name for p in sorted(run.seg_dir.glob("*/model.pt"))]
     return sorted(found, key=lambda m: (REPORT_ORDER.index(m) if m in REPORT_ORDER else len(REPORT_ORDER), m))
 
 
@@ -138,7 +138,7 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     methods = trained_methods(run)
     if not methods:
         raise FileNotFoundError(
-            f"{run.root / 'seg'} holds no trained model; run 'c3seg run --stages train-seg' first"
+            f"{run.seg_dir} holds no trained model; run 'c3seg run --stages train-seg' first"
         )
     rows = {}
     for m in methods:
@@ -154,7 +154,7 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         if m == "pnet":
             rows[m].update(pnet_selection(cfg, run))
     pseudo = {}
-    for q in sorted((run.root / "labels").glob("*/quality.json")):
+    for q in sorted(run.labels_root.glob("*/quality.json")):
         pseudo[q.parent.name] = read_json(q)
     if dist.is_main():
         write_report(run, data, split, rows, pseudo)

@@ -15,29 +15,26 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing as mp
-from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from c3seg import distributed as dist
 from c3seg.config import Config, LabelConfig
-from c3seg.data.transforms import normalize
 from c3seg.data.types import Sample, SegData
 from c3seg.diffusion import SOURCES
 from c3seg.diffusion.calibrate import calibrated, choose, image_confusions
 from c3seg.diffusion.worker import Task, limit_threads, run_task
 from c3seg.distributed import local_device
-from c3seg.infer import class_activation_maps, foreground_prob
-from c3seg.io import read_image, read_json, read_label, write_json
+from c3seg.figures import write_fig3
+from c3seg.io import read_json, read_label, write_json
+from c3seg.maps import load_nets, network_maps
 from c3seg.metrics import ConfusionMatrix, mean_iou
 from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids, partition
-from c3seg.train_utils import load_model
 
 log = logging.getLogger(__name__)
 CALIB_KEYS = (
@@ -57,50 +54,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not (i.isdigit() and n.isdigit()) or not 0 <= int(i) < int(n):
         raise ValueError(f"labels.shard must look like i/n with 0 <= i < n, got {text!r}")
     return int(i), int(n)
-
-
-def load_nets(run: Run, device: torch.device, lnet: str = "lnet") -> tuple[torch.nn.Module, torch.nn.Module]:
-    """(L-Net, CAM net) from the run folder; fails with the stage to run first. `lnet`: the
-    L-Net's stage (a self-training round's, `run.selftrain_lnet(r)`, after the first)."""
-    for stage in (lnet, "cam"):
-        if not run.checkpoint(stage).exists():
-            first = "train-cam" if stage == "cam" else "train-lnet" if stage == "lnet" else "self-train"
-            raise FileNotFoundError(
-                f"{run.checkpoint(stage)} is missing; run 'c3seg run --stages {first}' first"
-            )
-    return load_model(run.checkpoint(lnet), device, expect_channels=1), load_model(
-        run.checkpoint("cam"), device
-    )
-
-
-def network_maps(
-    nets: tuple[torch.nn.Module, torch.nn.Module],
-    samples: Sequence[Sample],
-    batch_size: int,
-    device: torch.device,
-    scales: Sequence[float] = (1.0,),
-) -> Iterator[tuple[Sample, np.ndarray, np.ndarray, np.ndarray]]:
-    """(sample, image (H, W, 3) uint8, M (H, W), CAMs of its classes (K, H, W)); equal sizes batched;
-    `scales` > 1 value: multi-scale + flip inference of both maps (labels.scales)."""
-    multi = len(scales) > 1
-    lnet, cam_net = nets
-    batch: list[tuple[Sample, np.ndarray]] = []
-
-    def flush() -> Iterator[tuple[Sample, np.ndarray, np.ndarray, np.ndarray]]:
-        x = normalize(torch.from_numpy(np.stack([im for _, im in batch])).permute(0, 3, 1, 2).to(device))
-        m = foreground_prob(lnet, x, scales, flip=multi).cpu().numpy()  # (B, H, W)
-        cams = class_activation_maps(cam_net, x, scales=scales).cpu().numpy()  # (B, C-1, H, W)
-        for (s, im), mb, cb in zip(batch, m, cams, strict=True):
-            yield s, im, mb, cb[[c - 1 for c in s.labels]]  # image-level labels only
-        batch.clear()
-
-    for s in samples:
-        im = read_image(s.image)
-        if batch and (im.shape != batch[0][1].shape or len(batch) >= batch_size):
-            yield from flush()
-        batch.append((s, im))
-    if batch:
-        yield from flush()
 
 
 def _pool(workers: int) -> ProcessPoolExecutor | None:
@@ -243,8 +196,6 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
         q = label_quality(run, data, split, weak, src)
         log.info("pseudo labels %-15s mIoU %.1f (weak classes %.1f)", src, q["miou"], q["miou_weak"])
     if lc.figure_images > 0 and weak:
-        from c3seg.figures import write_fig3
-
         nets = nets or load_nets(run, device, lnet)
         write_fig3(run, nets, weak[: lc.figure_images], device, lc.scales)
     return run.labels_dir("diffusion")

@@ -37,9 +37,10 @@ from c3seg.data.transforms import train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.diffusion import SOURCES
 from c3seg.io import load_checkpoint, read_json, read_label, write_json, write_label_png
+from c3seg.maps import load_nets, network_maps
 from c3seg.run import Run
 from c3seg.splits import SplitSet, holdout, partition
-from c3seg.stages.make_labels import load_nets, make_labels, network_maps
+from c3seg.stages.make_labels import make_labels
 from c3seg.stages.train_lnet import binarize, fit_lnet, lnet_pairs
 from c3seg.train_utils import model_from_checkpoint
 
@@ -106,7 +107,7 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
 
 def relabel(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int) -> None:
     """Move labels/ aside as round r-1's and make every label source with round r's L-Net."""
-    labels = run.calibration.parent
+    labels = run.labels_root
     before = run.archived_labels(r - 1)
     if dist.is_main() and labels.exists() and not before.exists():
         before.parent.mkdir(parents=True, exist_ok=True)
@@ -131,7 +132,7 @@ def self_train(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     rounds = cfg.selftrain.rounds
     if rounds <= 0:
         log.info("self-train: selftrain.rounds=0, nothing to do")
-        return run.calibration.parent
+        return run.labels_root
     _, weak = partition(data, split)
     weak = holdout(weak, cfg.data.holdout)[0]  # the weak hold-out chooses P-Net checkpoints: kept out
     for r in range(1, rounds + 1):
@@ -143,11 +144,11 @@ def self_train(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             write_json(run.selftrain_done(r), {"round": r})
     if dist.is_main():
         summary = [round_summary(run, r, run.archived_labels(r)) for r in range(1, rounds)]
-        summary.append(round_summary(run, rounds, run.calibration.parent))
+        summary.append(round_summary(run, rounds, run.labels_root))
         before = round_summary(run, 0, run.archived_labels(0))
         write_json(run.selftrain_summary, [before, *summary])
         for row in [before, *summary]:
             q = row["pseudo_labels"].get("diffusion", {})
             log.info("self-train round %d: L-Net hold-out fg IoU %s, pseudo labels weak-class mIoU %s",
                      row["round"], row["lnet_holdout_fg_iou"], q.get("miou_weak"))  # fmt: skip
-    return run.calibration.parent
+    return run.labels_root

@@ -145,4 +145,4 @@ def train_seg_methods(cfg: Config, run: Run, data: SegData, split: SplitSet) -> 
     for method in cfg.methods:
         if method in METHODS:
             train_seg(cfg, run, data, split, method)
-    return run.root / "seg"
+    return run.seg_dir
