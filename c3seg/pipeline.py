@@ -131,10 +131,11 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
                     log.info("== %s: not needed by methods %s, skipped ==", name, ", ".join(cfg.methods))
                 continue
             log.info("== %s ==", name)
-            if name == "evaluate":
+            if name == "evaluate":  # no record: it re-checks each method's checkpoint itself
                 stage_fn(name)(cfg, run, data, split)
-            for unit in stamps.units(name, cfg) if name != "evaluate" else ():
-                run_unit(unit, cfg, run, data, split, listing)
+            else:
+                for unit in stamps.units(name, cfg):
+                    run_unit(unit, cfg, run, data, split, listing)
             dist.barrier()
 
 

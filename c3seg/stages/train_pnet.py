@@ -207,7 +207,8 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     """The `train-pnet` stage; returns the segmentation checkpoint of method "pnet". Skips when it
     exists, resumes from the last finished epoch (pre-training and fine-tuning count as one run of
     pretrain_epochs + finetune_epochs epochs)."""
-    final = run.checkpoint(run.seg_stage("pnet"))
+    stage = run.seg_stage("pnet")
+    final = run.checkpoint(stage)
     if final.exists():
         log.info("pnet: %s exists, skipping", final)
         return final
@@ -238,14 +239,14 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     held, weak_held = holdout_pairs(cfg, data, split), weak_holdout(cfg, data, split)
 
     start, best = 0, None
-    state = resume_state(run.state(run.seg_stage("pnet")))
+    state = resume_state(run.state(stage))
     if state is not None:
         unwrap(seg).load_state_dict(state["seg"])
         unwrap(pnet).load_state_dict(state["pnet"])
         opt_s.load_state_dict(state["opt_seg"])
         opt_p.load_state_dict(state["opt_pnet"])
         start, best = state["epoch"] + 1, state["best"]
-    tlog = JsonlLog(run.train_log(run.seg_stage("pnet")), fresh=state is None)
+    tlog = JsonlLog(run.train_log(stage), fresh=state is None)
     if best is None:  # epoch 0: the lnet model itself is the first candidate
         sel = selection_score(seg, held, weak_held, cfg, data, device)
         best = {"epoch": 0, **sel, "seg": copy.deepcopy(unwrap(seg).state_dict()), "pnet": None}
@@ -279,7 +280,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             seconds=round(time.time() - t0, 1),
         )
         save_state(
-            run.state(run.seg_stage("pnet")),
+            run.state(stage),
             seg=unwrap(seg).state_dict(),
             pnet=unwrap(pnet).state_dict(),
             opt_seg=opt_s.state_dict(),
@@ -315,6 +316,6 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
                 weak_label_f1=best.get("weak_label_f1"),
             ),
         )
-        run.state(run.seg_stage("pnet")).unlink(missing_ok=True)
+        run.state(stage).unlink(missing_ok=True)
     dist.barrier()
     return final
