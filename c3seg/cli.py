@@ -3,7 +3,9 @@
 c3seg demo [--out DIR] [--quick] [--seeds N|a,b,...] [key=value ...]
 c3seg run --dataset SPEC --split SPLIT --out DIR [--stages a,b] [--config FILE] [key=value ...]
 c3seg pretrain | train-lnet | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
-c3seg predict --run DIR --method pnet IMAGE... --out DIR [--crf]
+c3seg predict --run DIR|FILE --method pnet IMAGE|FOLDER|GLOB... --out DIR [--crf fast|exact] [--overlay]
+c3seg export --run DIR --method pnet --out FILE.safetensors [--onnx FILE.onnx]
+c3seg status RUN
 c3seg data check DATASET [--split FILE]
 c3seg data download voc|sbd --root DIR
 c3seg bench diffusion [--json]
@@ -17,6 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
+from c3seg import __version__
 from c3seg.pipeline import STAGES
 
 
@@ -78,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="c3seg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="debug logging, and tracebacks on errors"
+    )
+    parser.add_argument("--version", action="version", version=f"c3seg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="the built-in benchmark end to end: every stage and the Table 2 report")
@@ -118,13 +124,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="settings to judge it with, as for run")
     p.set_defaults(func=lambda a: _call("c3seg.pipeline:status_command", a))
 
-    p = sub.add_parser("predict", help="segment images with a trained run")
-    p.add_argument("images", nargs="+", type=Path)
-    p.add_argument("--run", required=True, type=Path)
-    p.add_argument("--method", default="pnet")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--crf", action="store_true", help="refine with a dense CRF")
+    p = sub.add_parser(
+        "predict",
+        help="segment images, folders or globs with a trained run or an exported model",
+        description="Writes OUT/<input tree>/<name>.png (palette PNG of class indices) per image.",
+    )
+    p.add_argument(
+        "images", nargs="+", help="image files, folders (searched recursively) or globs ('photos/**/*.jpg')"
+    )
+    p.add_argument(
+        "--run", required=True, type=Path, help="a run folder, or a file written by 'c3seg export'"
+    )
+    p.add_argument(
+        "--method",
+        default="pnet",
+        help="the run's network to use (pnet, lnet, fully-supervised, ...), or lnet-foreground for the "
+        "L-Net's class-agnostic object masks (1 = object)",
+    )
+    p.add_argument("--out", required=True, type=Path, help="output folder (mirrors the input tree)")
+    p.add_argument(
+        "--crf",
+        nargs="?",
+        const="fast",
+        default="none",
+        choices=["none", "fast", "exact"],
+        help="dense-CRF refinement: fast (PyTorch, any device) or exact (needs pydensecrf2); --crf alone = fast",
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+    p.add_argument(
+        "--batch-size", type=int, default=8, help="images per forward pass (equal sizes share one)"
+    )
+    p.add_argument(
+        "--overlay", action="store_true", help="also write <name>_overlay.jpg (colours over the image)"
+    )
     p.set_defaults(func=lambda a: _call("c3seg.stages.predict:predict_command", a))
+
+    p = sub.add_parser("export", help="a trained model as one safetensors file with its metadata (and ONNX)")
+    p.add_argument("--run", required=True, type=Path, help="the run folder")
+    p.add_argument("--method", default="pnet", help="which of the run's networks (pnet, lnet, ...)")
+    p.add_argument("--out", required=True, type=Path, help="the .safetensors file to write")
+    p.add_argument(
+        "--no-lnet", action="store_true", help="leave out the L-Net (no foreground maps from the file)"
+    )
+    p.add_argument(
+        "--onnx", type=Path, help="also write an ONNX graph here (needs c3seg[export]); parity checked"
+    )
+    p.add_argument(
+        "--onnx-size",
+        type=int,
+        nargs=2,
+        default=[256, 256],
+        metavar=("H", "W"),
+        help="example image size for the ONNX export and its parity check",
+    )
+    p.set_defaults(func=lambda a: _call("c3seg.export:export_command", a))
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("check", help="check a dataset for missing, unreadable or malformed files")
@@ -152,10 +205,13 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    if args.verbose:
+        return args.func(args)  # every error with its traceback
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError, KeyError) as e:
-        logging.getLogger("c3seg").error("%s", e)
+        # user errors (bad input, missing files, unknown names) as one line; -v shows the traceback
+        logging.getLogger("c3seg").error("%s (run with -v for the traceback)", e)
         return 2
 
 

@@ -77,6 +77,10 @@ class SegConfig(TrainConfig):
     # weight of `train_seg.image_label_loss` (each foreground class's largest softmax probability
     # against the image-level label, as SEC's expansion loss with max pooling); 0 = off
     label_loss: float = 0.0
+    # class-balanced cross-entropy: class c's pixels weigh (median class frequency / frequency of c
+    # in this method's training masks) ** class_balance; 0 = plain cross-entropy (the paper's),
+    # 0.5 = inverse square root, 1 = median frequency balancing (Eigen and Fergus 2015)
+    class_balance: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -297,6 +301,8 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "labels.calib_images": (1, None),
     "pnet.input_size": (8, None),
     "selftrain.rounds": (0, None),
+    "seg.label_loss": (0.0, None),
+    "seg.class_balance": (0.0, 2.0),
 }
 
 

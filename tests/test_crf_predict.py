@@ -1,10 +1,12 @@
 import numpy as np
+import pytest
 import torch
 
+from c3seg.api import ModelInfo, Segmenter
 from c3seg.crf import dense_crf
 from c3seg.io import read_label
 from c3seg.models import build_model
-from c3seg.stages.predict import overlay, predict_image
+from c3seg.stages.predict import overlay
 
 
 def _two_region_case(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -38,11 +40,16 @@ def test_predict_image_and_overlay(tmp_path):
     torch.manual_seed(0)
     model = build_model("tiny", 3).eval()
     image = np.random.default_rng(0).integers(0, 255, (40, 56, 3), dtype=np.uint8)
-    label = predict_image(model, image, torch.device("cpu"))
+    seg = Segmenter(model, ModelInfo(classes=["background", "a", "b"]))
+    label = seg.predict(image)
     assert label.shape == (40, 56) and label.dtype == np.uint8 and label.max() < 3
     assert overlay(image, label).shape == image.shape
-    label_crf = predict_image(model, image, torch.device("cpu"), crf=True)
+    label_crf = seg.predict(image, crf="fast")
     assert label_crf.shape == (40, 56)
+    with pytest.raises(ValueError, match="crf='dense'"):
+        seg.predict(image, crf="dense")
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        seg.predict(image.astype(np.float32))
     from c3seg.io import write_label_png
 
     write_label_png(tmp_path / "x.png", label)

@@ -5,10 +5,8 @@ import json
 from c3seg.cli import main
 
 
-def test_demo_quick_runs_every_stage_and_resumes(tmp_path, capsys):
-    out = tmp_path / "run"
-    args = ["demo", "--quick", "--out", str(out), f"data.root={tmp_path / 'data'}"]
-    assert main(args) == 0
+def test_demo_quick_runs_every_stage_and_resumes(quick_run):
+    out, args = quick_run
     report = json.loads((out / "report.json").read_text())
     assert set(report["methods"]) == {"fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet"}
     for row in report["methods"].values():

@@ -1,24 +1,32 @@
-"""`predict`: images -> label maps (palette PNG) and overlays, with an optional dense CRF."""
+"""`c3seg predict`: images, folders or globs -> label maps (palette PNG), optional colour overlays,
+with an optional dense CRF; or the L-Net's class-agnostic object masks (`--method lnet-foreground`).
+
+Outputs mirror the input tree under --out (a/x.jpg and b/x.jpg -> OUT/a/x.png, OUT/b/x.png), so
+no two inputs write the same file. Unreadable images are skipped with a warning, counted at the
+end, and make the exit status 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
-import torch
+from tqdm import tqdm
 
-from c3seg import distributed as dist
-from c3seg.crf import dense_crf
-from c3seg.data.transforms import normalize
-from c3seg.infer import segment
+from c3seg.api import Segmenter, load
 from c3seg.io import VOC_PALETTE, read_image, write_image, write_label_png
-from c3seg.run import Run
-from c3seg.train_utils import load_model
 
 log = logging.getLogger(__name__)
 
 _PALETTE = np.array(VOC_PALETTE, np.uint8).reshape(-1, 3)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+FOREGROUND = "lnet-foreground"
 
 
 def overlay(image: np.ndarray, label: np.ndarray, alpha: float = 0.5) -> np.ndarray:
@@ -28,31 +36,111 @@ def overlay(image: np.ndarray, label: np.ndarray, alpha: float = 0.5) -> np.ndar
     return np.where(fg, (1 - alpha) * image + alpha * colour, image).astype(np.uint8)
 
 
-@torch.no_grad()
-def predict_image(
-    model: torch.nn.Module, image: np.ndarray, device: torch.device, crf: bool = False
-) -> np.ndarray:
-    """(H, W, 3) uint8 -> (H, W) uint8 class indices."""
-    x = normalize(torch.from_numpy(image).permute(2, 0, 1)[None].to(device))
-    prob = segment(model, x)[0].cpu().numpy()  # (C, H, W)
-    if crf:
-        prob = dense_crf(image, prob)
-    return prob.argmax(0).astype(np.uint8)
+def expand_inputs(specs: list[str]) -> list[Path]:
+    """Files, folders (every image below them) and glob patterns -> sorted unique image paths."""
+    found: list[Path] = []
+    for spec in specs:
+        p = Path(spec)
+        if p.is_dir():
+            found += [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+        elif p.is_file():
+            found.append(p)
+        elif any(ch in spec for ch in "*?["):
+            matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
+            found += [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
+        else:
+            raise FileNotFoundError(f"{spec}: no such file, folder or matching glob")
+    unique = list(dict.fromkeys(f.resolve() for f in found))
+    if not unique:
+        raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {' '.join(specs)}")
+    return unique
+
+
+def output_names(images: list[Path]) -> dict[Path, Path]:
+    """Each image's output path relative to --out, without suffix: the input tree below the
+    inputs' common folder; x.jpg beside x.png keeps its suffix in the name (x.jpg, x.png)."""
+    root = Path(os.path.commonpath([p.parent for p in images]))
+    stems: dict[tuple[Path, str], int] = {}
+    for p in images:
+        stems[(p.parent, p.stem)] = stems.get((p.parent, p.stem), 0) + 1
+    return {
+        p: p.relative_to(root).with_name(p.name if stems[(p.parent, p.stem)] > 1 else p.stem) for p in images
+    }
+
+
+def _readable(images: list[Path], failed: list[Path]) -> Iterator[tuple[Path, np.ndarray]]:
+    for path in images:
+        try:
+            yield path, read_image(path)
+        except (ValueError, OSError) as e:
+            log.warning("skipping %s: %s", path, e)
+            failed.append(path)
+
+
+def predict_files(
+    seg: Segmenter,
+    images: list[Path],
+    out: Path,
+    method: str,
+    crf: str = "none",
+    batch_size: int = 8,
+    overlays: bool = False,
+    progress: bool | None = None,
+) -> list[Path]:
+    """Predict every image into `out`; returns the images that could not be read."""
+    names = output_names(images)
+    failed: list[Path] = []
+    bar = tqdm(
+        total=len(images), unit="img", disable=not sys.stderr.isatty() if progress is None else not progress
+    )
+    batch: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        if method == FOREGROUND:
+            labels = [(seg.foreground(im) >= 0.5).astype(np.uint8) for _, im in batch]
+        else:
+            labels = seg.predict_batch([im for _, im in batch], crf=crf, batch_size=batch_size)
+        for (path, im), label in zip(batch, labels, strict=True):
+            base = out / names[path]
+            write_label_png(base.with_name(base.name + ".png"), label)
+            if overlays:
+                write_image(base.with_name(base.name + "_overlay.jpg"), overlay(im, label))
+            log.debug("%s -> %s (classes %s)", path, base, sorted(set(np.unique(label).tolist()) - {0}))
+        bar.update(len(batch))
+        batch.clear()
+
+    for path, image in _readable(images, failed):
+        batch.append((path, image))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    bar.update(len(failed))
+    bar.close()
+    return failed
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    run = Run(args.run)
-    device = dist.local_device("auto")
-    model = load_model(run.checkpoint(run.seg_stage(args.method)), device, stage_hint="train-seg")
-    for path in args.images:
-        image = read_image(path)
-        label = predict_image(model, image, device, args.crf)
-        write_label_png(args.out / f"{path.stem}.png", label)
-        write_image(args.out / f"{path.stem}_overlay.jpg", overlay(image, label))
-        log.info(
-            "%s -> %s (classes %s)",
-            path,
-            args.out / f"{path.stem}.png",
-            sorted(set(np.unique(label).tolist()) - {0}),
+    images = expand_inputs(args.images)
+    method = "pnet" if args.method == FOREGROUND else args.method
+    if args.method == FOREGROUND:
+        seg = load(args.run, method=_any_method(args.run), device=args.device)
+    else:
+        seg = load(args.run, method=method, device=args.device, lnet=False)
+    failed = predict_files(seg, images, args.out, args.method, args.crf, args.batch_size, args.overlay)
+    log.info("%d of %d images predicted into %s", len(images) - len(failed), len(images), args.out)
+    if failed:
+        log.error(
+            "%d images could not be read and were skipped: %s", len(failed), ", ".join(map(str, failed[:5]))
         )
+        return 1
     return 0
+
+
+def _any_method(run: Path) -> str:
+    """A method whose network a run folder has (for the L-Net's foreground, any will do); an
+    exported file ignores it."""
+    if not Path(run).is_dir():
+        return "pnet"
+    have = sorted(p.parent.name for p in (Path(run) / "seg").glob("*/model.pt"))
+    return "pnet" if "pnet" in have or not have else have[0]

@@ -309,6 +309,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
                 backbone,
                 data.num_classes,
                 method="pnet",
+                classes=list(data.classes),
                 epoch=best["epoch"],
                 holdout_miou=best["holdout_miou"],
                 selection=cfg.pnet.select,

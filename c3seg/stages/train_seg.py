@@ -23,6 +23,7 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -31,7 +32,7 @@ from c3seg.config import Config
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
 from c3seg.data.types import SegData
-from c3seg.io import save_checkpoint
+from c3seg.io import read_label, save_checkpoint
 from c3seg.methods import METHODS
 from c3seg.models import build_model
 from c3seg.models.common import upsample
@@ -81,6 +82,24 @@ def image_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
     return F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), labels)
 
 
+def class_weights(pairs: list[tuple[Path, Path]], num_classes: int, power: float) -> torch.Tensor:
+    """Per-class cross-entropy weights (median frequency / frequency) ** power from the pixel counts
+    of the training masks (void 255 not counted). Classes absent from every mask get the largest
+    weight of the present ones (they cannot be predicted from these masks anyway)."""
+    counts = np.zeros(num_classes, dtype=np.float64)
+    for _, mask in pairs:
+        label = read_label(mask)
+        counts += np.bincount(label[label < num_classes].ravel(), minlength=num_classes)[:num_classes]
+    present = counts > 0
+    if not present.any():
+        return torch.ones(num_classes)
+    freq = counts / counts.sum()
+    w = np.ones(num_classes)
+    w[present] = (np.median(freq[present]) / freq[present]) ** power
+    w[~present] = w[present].max()
+    return torch.tensor(w, dtype=torch.float32)
+
+
 def multi_hot(data: SegData, pairs: list[tuple[Path, Path]]) -> torch.Tensor:
     """(len(pairs), C-1) image-level labels of each pair's image (weak images: their given labels)."""
     labels = {s.image: s.labels for s in data.train}
@@ -105,6 +124,10 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     pairs = method_pairs(cfg, run, data, split, method)
     ds = PairSet(pairs, train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max))
     image_labels = multi_hot(data, pairs)
+    weight = None
+    if tc.class_balance > 0:
+        weight = class_weights(pairs, data.num_classes, tc.class_balance).to(device)
+        log.info("%s: class weights %s", method, " ".join(f"{w:.2f}" for w in weight.tolist()))
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device)
     opt = make_optimizer(model, tc)
@@ -122,7 +145,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             with autocast(device, tc.amp):
                 logits = upsample(model(images), masks.shape[-2:]).float()  # (B, C, H, W)
-            loss = F.cross_entropy(logits, masks, ignore_index=255)
+            loss = F.cross_entropy(logits, masks, weight=weight, ignore_index=255)
             if tc.label_loss > 0:
                 loss = loss + tc.label_loss * image_label_loss(logits, image_labels[idx].to(device))
             opt.zero_grad(set_to_none=True)
@@ -134,7 +157,10 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
             run.state(stage), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
         )
     if dist.is_main():
-        save_checkpoint(final, checkpoint_dict(model, tc.backbone, data.num_classes, method=method))
+        save_checkpoint(
+            final,
+            checkpoint_dict(model, tc.backbone, data.num_classes, method=method, classes=list(data.classes)),
+        )
         run.state(stage).unlink(missing_ok=True)
     dist.barrier()
     return final
