@@ -172,6 +172,19 @@ class SelfTrainConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """evaluate: which methods are also evaluated after a dense CRF (the paper's Table 3 applies
+    one to its results), reported as rows "<method>+crf" with the CRF's time per image."""
+
+    crf: str = "fast"  # fast (c3seg.crf, PyTorch, any device) | exact (pydensecrf2: pip install 'c3seg[crf]')
+    crf_methods: tuple[str, ...] = ()  # e.g. [pnet] or [lnet, pnet, fully-supervised]
+
+    def __post_init__(self) -> None:
+        if self.crf not in ("fast", "exact"):
+            raise ValueError(f"evaluate.crf={self.crf!r}: choose fast or exact")
+
+
+@dataclass(frozen=True)
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
@@ -181,6 +194,7 @@ class Config:
     pnet: PNetConfig = field(default_factory=PNetConfig)
     labels: LabelConfig = field(default_factory=LabelConfig)
     selftrain: SelfTrainConfig = field(default_factory=SelfTrainConfig)
+    evaluate: EvalConfig = field(default_factory=EvalConfig)
     # segmentation methods trained by train-seg (see c3seg.stages.train_seg.METHODS); train-pnet adds "pnet"
     methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet")
     device: str = "auto"  # auto | cpu | cuda | cuda:N

@@ -95,6 +95,19 @@ def selection_md(rows: dict[str, dict]) -> str:
     return f"pnet: fine-tuning epoch {epoch}{of} chosen (epoch 0 = the lnet model unchanged){held}."
 
 
+def crf_md(rows: dict[str, dict]) -> str:
+    """One line on the "+crf" rows: which CRF and its time an image ('' without such rows)."""
+    parts = [
+        f"{name} {row['crf_ms_per_image']:.0f} ms" if row.get("crf_ms_per_image") is not None else name
+        for name, row in rows.items()
+        if row.get("crf")
+    ]
+    if not parts:
+        return ""
+    kind = next(row["crf"] for row in rows.values() if row.get("crf"))
+    return f"+crf rows: the same network's predictions refined by the {kind} dense CRF (c3seg.crf); time an image on the evaluating machine: {', '.join(parts)}."
+
+
 def pseudo_md(pseudo: dict[str, dict]) -> str:
     lines = ["| label source | mIoU (weak images) | weak-class mIoU |", "|---|---|---|"]
     for name, q in pseudo.items():
@@ -130,6 +143,8 @@ def write_report(
     ]
     if selection_md(rows):
         md += ["", selection_md(rows)]
+    if crf_md(rows):
+        md += ["", crf_md(rows)]
     if pseudo:
         md += ["", "## Pseudo-label quality on weak training images (evaluation only)", "", pseudo_md(pseudo)]
     if (run.figures / "fig3.png").exists():

@@ -77,3 +77,31 @@ def test_pnet_row_has_selected_epoch_from_the_checkpoint(tmp_path) -> None:
         rep["methods"]["pnet"]["selected_epoch"] is None and rep["methods"]["pnet"]["selection_score"] is None
     )
     assert "fine-tuning epoch" not in run.report_md.read_text()
+
+
+def test_crf_rows_in_the_report(quick_run, tmp_path):
+    import shutil
+
+    from c3seg.cli import main
+
+    run, _ = quick_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert main(["evaluate", "--out", str(copy), "evaluate.crf_methods=[pnet,lnet]"]) == 0
+    report = json.loads((copy / "report.json").read_text())
+    for m in ("pnet+crf", "lnet+crf"):
+        row = report["methods"][m]
+        assert row["crf"] == "fast" and row["crf_ms_per_image"] > 0
+        assert 0 <= row["miou"] <= 100 and row["percent_of_fully_supervised"] is not None
+    assert report["methods"]["pnet"].get("crf") is None
+    assert "+crf rows" in (copy / "report.md").read_text()
+    made = (copy / "eval" / "pnet+crf.json").stat().st_mtime_ns
+    assert main(["evaluate", "--out", str(copy)]) == 0  # reused, not recomputed
+    assert (copy / "eval" / "pnet+crf.json").stat().st_mtime_ns == made
+    try:
+        import pydensecrf.densecrf  # noqa: F401
+    except ImportError:
+        return
+    assert main(["evaluate", "--out", str(copy), "evaluate.crf=exact", "evaluate.crf_methods=[pnet]"]) == 0
+    report = json.loads((copy / "report.json").read_text())
+    assert report["methods"]["pnet+crf"]["crf"] == "exact"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,8 +15,9 @@ from torch.utils.data import DataLoader
 
 from c3seg import distributed as dist
 from c3seg.config import Config
+from c3seg.crf import dense_crf
 from c3seg.data.torchdata import PairSet
-from c3seg.data.transforms import eval_transform
+from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import segment
 from c3seg.io import load_checkpoint, read_json, write_json
@@ -39,13 +41,18 @@ def evaluate_model(
     amp: bool = True,
     batch_size: int = 16,
     workers: int = 0,
+    crf: str = "none",
+    timing: dict[str, float] | None = None,
 ) -> ConfusionMatrix:
     """One confusion matrix over full images; sharded under torchrun.
 
     Images are decoded by `workers` processes and consecutive images of equal size are
-    forwarded together, up to `batch_size` (real datasets mix sizes; the benchmark does not)."""
+    forwarded together, up to `batch_size` (real datasets mix sizes; the benchmark does not).
+    crf fast | exact: each prediction refined by `c3seg.crf.dense_crf` first; the seconds it took
+    are added to timing["crf_seconds"] (and the image count to timing["images"])."""
     model.eval()
     cm = ConfusionMatrix(num_classes)
+    timing = {} if timing is None else timing
     mine = list(pairs)[dist.rank() :: dist.world_size()]
     loader = DataLoader(PairSet(mine, eval_transform()), batch_size=None, num_workers=workers)
     images: list[torch.Tensor] = []
@@ -54,8 +61,10 @@ def evaluate_model(
     def flush() -> None:
         if images:
             with autocast(device, amp):
-                pred = segment(model, torch.stack(images).to(device)).argmax(1)  # (B, H, W)
-            cm.update(torch.stack(masks), pred.cpu())
+                prob = segment(model, torch.stack(images).to(device))  # (B, C, H, W)
+            if crf != "none":
+                prob = _refine(torch.stack(images), prob.cpu(), crf, timing)
+            cm.update(torch.stack(masks), prob.argmax(1).cpu())
             images.clear()
             masks.clear()
 
@@ -68,6 +77,23 @@ def evaluate_model(
     if dist.world_size() > 1:
         cm.mat = dist.all_reduce_sum(cm.mat.to(device)).cpu()
     return cm
+
+
+def _refine(images: torch.Tensor, prob: torch.Tensor, crf: str, timing: dict[str, float]) -> torch.Tensor:
+    """Dense-CRF refinement of a batch: normalized images (B, 3, H, W) back to uint8 RGB, then
+    `dense_crf` per image; the time spent is added to timing."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    rgb = ((images.float() * std + mean) * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    t0 = time.perf_counter()
+    out = torch.from_numpy(
+        np.stack(
+            [dense_crf(im, p, exact=crf == "exact") for im, p in zip(rgb, prob.float().numpy(), strict=True)]
+        )
+    )
+    timing["crf_seconds"] = timing.get("crf_seconds", 0.0) + time.perf_counter() - t0
+    timing["images"] = timing.get("images", 0.0) + len(rgb)
+    return out
 
 
 def val_pairs(samples: Sequence[Sample]) -> list[tuple[Path, Path | None]]:
@@ -89,12 +115,16 @@ def trained_methods(run: Run) -> list[str]:
     return sorted(found, key=lambda m: (REPORT_ORDER.index(m) if m in REPORT_ORDER else len(REPORT_ORDER), m))
 
 
-def evaluate_method(cfg: Config, run: Run, data: SegData, method: str) -> dict:
-    """Evaluate one method, or reuse its stored evaluation when that was made from the same
-    checkpoint (by content hash) and the same val images; returns the stored result."""
+def evaluate_method(cfg: Config, run: Run, data: SegData, method: str, crf: str = "none") -> dict:
+    """Evaluate one method (after a dense CRF with crf fast | exact: row "<method>+crf"), or
+    reuse its stored evaluation when that was made from the same checkpoint (by content hash), the
+    same val images and the same CRF; returns the stored result."""
     ckpt = run.checkpoint(run.seg_stage(method))
-    out = run.evaluation(method)
+    name = method if crf == "none" else f"{method}+crf"
+    out = run.evaluation(name)
     made_from = {"checkpoint": file_hash(ckpt), "val": val_fingerprint(data.val)}
+    if crf != "none":
+        made_from["crf"] = crf
     if out.exists():
         old = read_json(out)
         legacy = "made_from" not in old and out.stat().st_mtime >= ckpt.stat().st_mtime
@@ -102,15 +132,25 @@ def evaluate_method(cfg: Config, run: Run, data: SegData, method: str) -> dict:
             return old
     device = dist.local_device(cfg.device)
     model = load_model(ckpt, device, expect_channels=data.num_classes)
+    timing: dict[str, float] = {}
     cm = evaluate_model(
-        model, val_pairs(data.val), data.num_classes, device, cfg.seg.amp, workers=cfg.data.workers
+        model,
+        val_pairs(data.val),
+        data.num_classes,
+        device,
+        cfg.seg.amp,
+        workers=cfg.data.workers,
+        crf=crf,
+        timing=timing,
     )
     result = {
-        "method": method,
+        "method": name,
         "confusion": cm.mat.tolist(),
         "iou": cm.iou().tolist(),
         "made_from": made_from,
     }
+    if timing.get("images"):
+        result["crf_ms_per_image"] = round(1000 * timing["crf_seconds"] / timing["images"], 1)
     if dist.is_main():
         write_json(out, result)
     return result
@@ -153,6 +193,22 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         )
         if m == "pnet":
             rows[m].update(pnet_selection(cfg, run))
+    for m in cfg.evaluate.crf_methods:
+        if m not in methods:
+            log.warning("evaluate.crf_methods names %s, which this run has not trained; skipped", m)
+            continue
+        res = evaluate_method(cfg, run, data, m, crf=cfg.evaluate.crf)
+        row = method_row(np.array(res["iou"], dtype=float), data.classes, class_ids(data, split.weak))
+        row.update(crf=cfg.evaluate.crf, crf_ms_per_image=res.get("crf_ms_per_image"))
+        rows[f"{m}+crf"] = row
+        log.info(
+            "%s+crf (%s, %s ms an image): mIoU %.1f (weak %.1f)",
+            m,
+            cfg.evaluate.crf,
+            res.get("crf_ms_per_image"),
+            row["miou"],
+            row["miou_weak"],
+        )
     pseudo = {}
     for q in sorted(run.labels_root.glob("*/quality.json")):
         pseudo[q.parent.name] = read_json(q)
