@@ -1,11 +1,13 @@
-"""A dense-CRF refinement in PyTorch (Krähenbühl & Koltun 2011, approximated).
+"""Dense-CRF refinement of class probabilities (Krähenbühl & Koltun 2011), two ways.
 
-Mean-field inference with the usual Gaussian (smoothness) and bilateral (appearance) kernels,
-but the message passing is restricted to a local window on a downsampled grid (as in
-ConvCRF, Teichmann & Cipolla 2018), so it needs no compiled extension and runs on CPU or GPU.
-Defaults follow the DeepLab ports (FIELD-NOTES): 10 iterations; Gaussian sxy 1 weight 3;
-bilateral sxy 67, srgb 3 (at full resolution), weight 4. With `pydensecrf` installed
-(`pip install pydensecrf2`) `dense_crf(..., exact=True)` uses the exact permutohedral version.
+- exact (`dense_crf(..., exact=True)`, needs `pip install pydensecrf2`, imported as `pydensecrf`):
+  the permutohedral mean field with the DeepLab ports' settings (FIELD-NOTES): 10 iterations,
+  Gaussian kernel sxy 1, weight 3; bilateral kernel sxy 67, srgb 3, weight 4.
+- fast (the default): the same mean field, but messages pass only within an 11x11 window of a 4x
+  downsampled grid (as ConvCRF, Teichmann & Cipolla 2018), so it needs no compiled extension and
+  runs on CPU or GPU. Its kernels are set for that grid, not copied from the exact one: Gaussian
+  sxy 3, weight 3; bilateral sxy 67, srgb 13, weight 4 (distances in full-resolution pixels).
+  Both measured on the benchmark in docs/benchmarks.md (`evaluate.crf_methods`).
 """
 
 from __future__ import annotations
