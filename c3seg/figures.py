@@ -1,7 +1,9 @@
-"""Figure panels composed with numpy + PIL (no matplotlib).
+"""The paper's figures from a run's networks (panels drawn by c3seg.plots):
 
-fig3: like the paper's Fig. 3, one row per weak image: image | M | CAM of each of its classes |
-pseudo label (diffusion) | ground truth (shown for evaluation only).
+- fig3 (make-labels): one row per weak training image: image | M | CAM of each of its classes |
+  pseudo label (diffusion) | ground truth (shown for evaluation only).
+- fig6 (evaluate): one row per val image that shows a weak category: image | each method's
+  prediction | ground truth (evaluation only).
 """
 
 from __future__ import annotations
@@ -11,48 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
+from c3seg.data.transforms import normalize
 from c3seg.data.types import Sample
-from c3seg.io import VOC_PALETTE, atomic_path, read_label
+from c3seg.infer import segment
+from c3seg.io import read_image, read_label
 from c3seg.maps import network_maps
+from c3seg.plots import panel_grid
 from c3seg.run import Run
-
-TILE_H = 160
-PAD = 4
-
-
-def heatmap(x: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1] -> (H, W, 3) uint8, a blue-green-yellow-red ramp (jet-like)."""
-    x = np.clip(x, 0, 1)[..., None]
-    r = np.clip(1.5 - np.abs(4 * x - 3), 0, 1)
-    g = np.clip(1.5 - np.abs(4 * x - 2), 0, 1)
-    b = np.clip(1.5 - np.abs(4 * x - 1), 0, 1)
-    return (255 * np.concatenate([r, g, b], -1)).astype(np.uint8)
-
-
-def colorize(label: np.ndarray) -> np.ndarray:
-    """(H, W) class indices -> (H, W, 3) uint8 with the VOC palette."""
-    palette = np.asarray(VOC_PALETTE, dtype=np.uint8).reshape(-1, 3)
-    return palette[label]
-
-
-def _tile(rgb: np.ndarray) -> Image.Image:
-    h, w = rgb.shape[:2]
-    return Image.fromarray(rgb).resize((max(1, round(w * TILE_H / h)), TILE_H), Image.Resampling.NEAREST)
-
-
-def compose(rows: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
-    """Rows of (H, W, 3) uint8 panels -> one white-padded uint8 image; rows may differ in length."""
-    tiles = [[_tile(p) for p in row] for row in rows]
-    width = max(sum(t.width + PAD for t in row) for row in tiles) + PAD
-    canvas = Image.new("RGB", (width, len(tiles) * (TILE_H + PAD) + PAD), "white")
-    for r, row in enumerate(tiles):
-        x = PAD
-        for t in row:
-            canvas.paste(t, (x, PAD + r * (TILE_H + PAD)))
-            x += t.width + PAD
-    return np.asarray(canvas)
+from c3seg.train_utils import load_model
 
 
 def write_fig3(
@@ -60,18 +29,55 @@ def write_fig3(
     nets: tuple[torch.nn.Module, torch.nn.Module],
     samples: Sequence[Sample],
     device: torch.device,
+    classes: Sequence[str],
     scales: Sequence[float] = (1.0,),
 ) -> Path:
     """run.figures / fig3.png for `samples` (weak images whose pseudo labels exist); `scales` as
     labels.scales, so the maps shown are the ones the labels were made from."""
     rows = []
     for s, im, m, cams in network_maps(nets, samples, 1, device, scales):
-        row = [im, heatmap(m), *[heatmap(c) for c in cams]]
-        row.append(colorize(read_label(run.label_path("diffusion", s.id))))
+        row = [(im, "image"), (m, "M (L-Net)")]
+        row += [(cam, f"CAM: {classes[c]}") for c, cam in zip(s.labels, cams, strict=True)]
+        row.append((read_label(run.label_path("diffusion", s.id)), "pseudo label"))
         if s.mask is not None:  # evaluation only: the ground truth is shown, never used
-            row.append(colorize(read_label(s.mask)))
+            row.append((read_label(s.mask), "ground truth"))
         rows.append(row)
-    path = run.figures / "fig3.png"
-    with atomic_path(path) as tmp:
-        Image.fromarray(compose(rows)).save(tmp, format="PNG")
-    return path
+    return panel_grid(rows, run.figures / "fig3.png", classes, [s.id for s in samples])
+
+
+def weak_val_images(val: Sequence[Sample], weak_ids: Sequence[int], n: int) -> list[Sample]:
+    """The first n val images whose mask shows a weak category."""
+    weak = set(weak_ids)
+    out = []
+    for s in val:
+        if s.mask is not None and weak & set(np.unique(read_label(s.mask)).tolist()):
+            out.append(s)
+            if len(out) == n:
+                break
+    return out
+
+
+@torch.no_grad()
+def write_fig6(
+    run: Run, samples: Sequence[Sample], methods: Sequence[str], classes: Sequence[str], device: torch.device
+) -> Path:
+    """run.figures / fig6.png: image | each method's prediction | ground truth, one row a sample."""
+    images = [read_image(s.image) for s in samples]
+    preds: dict[str, list[np.ndarray]] = {}
+    for m in methods:
+        net = load_model(run.checkpoint(run.seg_stage(m)), device, expect_channels=len(classes))
+        preds[m] = [
+            segment(net, normalize(torch.from_numpy(im).permute(2, 0, 1)[None].to(device)))[0]
+            .argmax(0)
+            .cpu()
+            .numpy()
+            .astype(np.uint8)
+            for im in images
+        ]
+    rows = []
+    for i, s in enumerate(samples):
+        row = [(images[i], "image"), *[(preds[m][i], m) for m in methods]]
+        if s.mask is not None:
+            row.append((read_label(s.mask), "ground truth"))
+        rows.append(row)
+    return panel_grid(rows, run.figures / "fig6.png", classes, [s.id for s in samples])

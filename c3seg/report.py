@@ -147,8 +147,16 @@ def write_report(
         md += ["", crf_md(rows)]
     if pseudo:
         md += ["", "## Pseudo-label quality on weak training images (evaluation only)", "", pseudo_md(pseudo)]
-    if (run.figures / "fig3.png").exists():
-        md += ["", "![Fig. 3: image, M, CAMs, pseudo label, ground truth](figures/fig3.png)"]
+    pictures = [
+        ("fig3.png", "Fig. 3: weak training images: image, M, CAMs, pseudo label, ground truth"),
+        ("fig6.png", "Fig. 6: val images showing weak categories: image, each method, ground truth"),
+        ("iou.png", "IoU per class, strong and weak"),
+        ("curves.png", "Training curves of every stage"),
+    ]
+    shown = [(f, t) for f, t in pictures if (run.figures / f).exists()]
+    if shown:
+        md += ["", "## Pictures", ""]
+        md += [f"![{t}](figures/{f})\n\n{t} ([figures/{f}](figures/{f}))\n" for f, t in shown]
     write_text(run.report_md, "\n".join(md) + "\n")
 
 

@@ -16,7 +16,10 @@ def test_demo_quick_runs_every_stage_and_resumes(quick_run):
     assert {"diffusion", "cam-threshold"} <= set(report["pseudo_labels"])
     assert report["strong"] and report["weak"] and not set(report["strong"]) & set(report["weak"])
     assert (out / "report.md").read_text().startswith("# c3seg report")
-    assert (out / "figures" / "fig3.png").exists()
+    md = (out / "report.md").read_text()
+    for fig in ("fig3.png", "fig6.png", "iou.png", "curves.png"):
+        assert (out / "figures" / fig).stat().st_size > 1000
+        assert f"(figures/{fig})" in md
     assert (out / "config.yaml").exists()
 
     outputs = sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in (".pt", ".png"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,10 +20,12 @@ from c3seg.crf import dense_crf
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from c3seg.data.types import Sample, SegData
+from c3seg.figures import weak_val_images, write_fig6
 from c3seg.infer import segment
 from c3seg.io import load_checkpoint, read_json, write_json
 from c3seg.methods import REPORT_ORDER
 from c3seg.metrics import ConfusionMatrix
+from c3seg.plots import iou_bars, training_curves
 from c3seg.report import method_row, write_report
 from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids
@@ -213,5 +216,32 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     for q in sorted(run.labels_root.glob("*/quality.json")):
         pseudo[q.parent.name] = read_json(q)
     if dist.is_main():
+        write_pictures(cfg, run, data, split, rows)
         write_report(run, data, split, rows, pseudo)
     return run.report_json
+
+
+def write_pictures(cfg: Config, run: Run, data: SegData, split: SplitSet, rows: dict[str, dict]) -> None:
+    """fig6 (labels.figure_images weak-category val images), iou.png and curves.png; skipped when
+    figures/pictures.json says they were drawn from the same rows, checkpoints and training logs."""
+    methods = [m for m in rows if "+" not in m]
+    logs = sorted(run.root.rglob("log.jsonl"))
+    key = {
+        "rows": rows,
+        "checkpoints": {m: file_hash(run.checkpoint(run.seg_stage(m))) for m in methods},
+        "logs": {p.relative_to(run.root).as_posix(): file_hash(p) for p in logs},
+        "figure_images": cfg.labels.figure_images,
+    }
+    record = run.figures / "pictures.json"
+    names = ["iou.png", "curves.png"] + (["fig6.png"] if cfg.labels.figure_images > 0 else [])
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    if record.exists() and read_json(record).get("made_from") == digest:
+        if all((run.figures / n).exists() for n in names):
+            return
+    iou_bars(rows, data.classes, split.strong, run.figures / "iou.png")
+    training_curves(run.root, run.figures / "curves.png")
+    n = cfg.labels.figure_images
+    samples = weak_val_images(data.val, class_ids(data, split.weak), n) if n > 0 else []
+    if samples:
+        write_fig6(run, samples, methods, data.classes, dist.local_device(cfg.device))
+    write_json(record, {"made_from": digest})

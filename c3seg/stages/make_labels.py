@@ -197,5 +197,5 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
         log.info("pseudo labels %-15s mIoU %.1f (weak classes %.1f)", src, q["miou"], q["miou_weak"])
     if lc.figure_images > 0 and weak:
         nets = nets or load_nets(run, device, lnet)
-        write_fig3(run, nets, weak[: lc.figure_images], device, lc.scales)
+        write_fig3(run, nets, weak[: lc.figure_images], device, data.classes, lc.scales)
     return run.labels_dir("diffusion")
