@@ -153,9 +153,8 @@ def training_curves(root: Path, path: Path) -> Path | None:
         right = ax.twinx()
         colours = [f"C{i % 10}" for i in range(len(keys))]  # one colour a key across both axes
         for key, colour in zip(keys, colours, strict=True):
-            ys = [r.get(key) for r in rows]
-            xs = [s for s, y in zip(step, ys, strict=True) if y is not None]
-            ys = [y for y in ys if y is not None]
+            found = [(s, r[key]) for s, r in zip(step, rows, strict=True) if r.get(key) is not None]
+            xs, ys = [s for s, _ in found], [float(y) for _, y in found]
             loss = "loss" in key or key.startswith("seg_")
             if not loss and ys and max(abs(y) for y in ys) <= 1:
                 ys = [100 * y for y in ys]  # fractions (IoU, F1, mAP, accuracy) as percent
