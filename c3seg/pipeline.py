@@ -94,6 +94,28 @@ def check_methods(cfg: Config) -> None:
         raise ValueError(f"unknown method {unknown[0]!r} in methods; choose from {', '.join(REPORT_ORDER)}")
 
 
+@contextmanager
+def run_log(run: Run) -> Iterator[None]:
+    """Append everything logged while the block runs to RUN/run.log (main process only)."""
+    if not dist.is_main():
+        yield
+        return
+    run.root.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run.root / "run.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level, logging.INFO) if level != logging.NOTSET else logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+
+
 def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False) -> None:
     """Run `stages` in order on `run`: each unit (c3seg.stamps) is skipped when its record matches
     the settings and upstream outputs it would be made from now, resumed when it started with
@@ -101,7 +123,7 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
     the run folder is locked while it works. Finished outputs that changed settings would discard
     are kept, and the call refused, unless `force`."""
     check_methods(cfg)
-    with run_lock(run):
+    with run_lock(run), run_log(run):
         data = load_dataset(cfg.data)
         split = load_split(cfg.data.split, data.classes)
         if not force:

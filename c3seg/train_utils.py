@@ -6,8 +6,10 @@ import contextlib
 import json
 import logging
 import random
+import sys
+from collections.abc import Iterable, Iterator, Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +20,8 @@ from c3seg import distributed as dist
 from c3seg.config import TrainConfig
 from c3seg.io import atomic_path, load_checkpoint, save_checkpoint
 from c3seg.run import Run
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +210,33 @@ class JsonlLog:
             with open(self.path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             log.info(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+
+def progress(batches: Iterable[T], total: int, desc: str, batched: bool = True) -> Iterator[T]:
+    """Yield the batches (tuples whose first item is the image batch; with batched=False, one
+    image each) with a progress bar counting images (img/s and ETA), on a terminal and on the main
+    process only; quiet otherwise."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        unit="img",
+        desc=desc,
+        leave=False,
+        dynamic_ncols=True,
+        disable=not (sys.stderr.isatty() and dist.is_main()),
+    )
+    try:
+        for batch in batches:
+            yield batch
+            bar.update(len(batch[0]) if batched else 1)  # type: ignore[index]
+    finally:
+        bar.close()
+
+
+def images_per_epoch(loader: DataLoader) -> int:
+    """How many images one epoch of the loader visits on this process (for `progress`)."""
+    sampler = loader.sampler
+    if isinstance(sampler, Sized):
+        return len(sampler)
+    return len(loader) * (loader.batch_size or 1)

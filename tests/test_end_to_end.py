@@ -21,6 +21,7 @@ def test_demo_quick_runs_every_stage_and_resumes(quick_run):
         assert (out / "figures" / fig).stat().st_size > 1000
         assert f"(figures/{fig})" in md
     assert (out / "config.yaml").exists()
+    assert "== train-seg ==" in (out / "run.log").read_text()  # every run logs into its folder
 
     outputs = sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in (".pt", ".png"))
     mtimes = {p: p.stat().st_mtime_ns for p in outputs}

@@ -30,7 +30,7 @@ from c3seg.report import method_row, write_report
 from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids
 from c3seg.stamps import file_hash
-from c3seg.train_utils import autocast, load_model
+from c3seg.train_utils import autocast, load_model, progress
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def evaluate_model(
             images.clear()
             masks.clear()
 
-    for image, mask, _ in loader:
+    for image, mask, _ in progress(loader, len(mine), "evaluate", batched=False):
         if images and (image.shape != images[0].shape or len(images) == batch_size):
             flush()
         images.append(image)

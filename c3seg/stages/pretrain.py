@@ -54,10 +54,12 @@ from c3seg.train_utils import (
     PRETRAIN,
     JsonlLog,
     autocast,
+    images_per_epoch,
     make_loader,
     make_optimizer,
     poly_lr,
     prepare,
+    progress,
     restore,
     resume_state,
     save_state,
@@ -128,7 +130,9 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
         model.train()
         start_epoch(loader, pc.seed, epoch)
         t0, losses, seen = time.perf_counter(), [], 0
-        for it, (images, targets, _) in enumerate(loader):
+        for it, (images, targets, _) in enumerate(
+            progress(loader, images_per_epoch(loader), f"pretrain {epoch + 1}/{pc.epochs}")
+        ):
             set_lr(opt, poly_lr(pc.lr, epoch * len(loader) + it, total))
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             with autocast(device, pc.amp):

@@ -37,11 +37,13 @@ from c3seg.train_utils import (
     JsonlLog,
     autocast,
     checkpoint_dict,
+    images_per_epoch,
     make_loader,
     make_optimizer,
     poly_lr,
     prepare,
     pretrained_weights,
+    progress,
     restore,
     resume_state,
     save_state,
@@ -134,7 +136,9 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         model.train()
         start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
-        for it, (images, targets, _) in enumerate(loader):
+        for it, (images, targets, _) in enumerate(
+            progress(loader, images_per_epoch(loader), f"cam {epoch + 1}/{tc.epochs}")
+        ):
             set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             with autocast(device, tc.amp):

@@ -55,9 +55,11 @@ from c3seg.train_utils import (
     JsonlLog,
     autocast,
     checkpoint_dict,
+    images_per_epoch,
     make_loader,
     model_from_checkpoint,
     prepare,
+    progress,
     resume_state,
     save_state,
     seed_everything,
@@ -137,7 +139,7 @@ def run_epoch(
     pnet.train()
     sums: dict[str, float] = {}
     n = 0
-    for images, masks, _ in loader:
+    for images, masks, _ in progress(loader, images_per_epoch(loader), "pnet"):
         images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
         with torch.set_grad_enabled(opt_s is not None), autocast(*amp):
             logits = upsample(seg(images), masks.shape[-2:]).float()  # (B, C, H, W)

@@ -42,11 +42,13 @@ from c3seg.train_utils import (
     JsonlLog,
     autocast,
     checkpoint_dict,
+    images_per_epoch,
     make_loader,
     make_optimizer,
     poly_lr,
     prepare,
     pretrained_weights,
+    progress,
     restore,
     resume_state,
     save_state,
@@ -140,7 +142,9 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
         model.train()
         start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
-        for it, (images, masks, idx) in enumerate(loader):
+        for it, (images, masks, idx) in enumerate(
+            progress(loader, images_per_epoch(loader), f"{method} {epoch + 1}/{tc.epochs}")
+        ):
             set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
             images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
             with autocast(device, tc.amp):
