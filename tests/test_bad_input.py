@@ -70,3 +70,46 @@ def test_json_has_no_nan(tmp_path: Path) -> None:
     path = write_json(tmp_path / "r.json", {"miou_weak": float("nan"), "rows": [1.0, math.inf], "n": 3})
     assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
     assert json.loads(path.read_text()) == {"miou_weak": None, "rows": [1.0, None], "n": 3}
+
+
+def _folder(tmp_path: Path) -> Path:
+    from datatrees import write_folder
+
+    return write_folder(tmp_path / "mine")
+
+
+def _load(root: Path):
+    from c3seg.config import DataConfig
+    from c3seg.data.folder import load_folder
+
+    return load_folder(str(root), DataConfig(dataset=f"folder:{root}", root=str(root.parent / "cache")))
+
+
+def test_folder_class_list_mistakes_are_refused(tmp_path: Path) -> None:
+    root = _folder(tmp_path)
+    (root / "classes.txt").write_text("cat\ndog\nbird\n")  # no background: every index off by one
+    with pytest.raises(ValueError, match="must list background first.*got 'cat'"):
+        _load(root)
+    (root / "classes.txt").write_text("background\ncat\ndog\ncat\n")
+    with pytest.raises(ValueError, match="'cat' more than once"):
+        _load(root)
+
+
+def test_folder_mask_value_above_the_class_count_is_named(tmp_path: Path) -> None:
+    from c3seg.io import write_label_png
+
+    root = _folder(tmp_path)
+    label = read_label(root / "SegmentationClass" / "a.png")
+    label[0, 0] = 7  # classes.txt has 4 classes
+    write_label_png(root / "SegmentationClass" / "a.png", label)
+    with pytest.raises(ValueError, match=r"a.png: mask values \[7\] are outside the dataset's 4 classes"):
+        _load(root)
+
+
+def test_folder_empty_list_and_dataset_one_level_down(tmp_path: Path) -> None:
+    root = _folder(tmp_path)
+    (root / "ImageSets" / "Segmentation" / "val.txt").write_text("\n")
+    with pytest.raises(ValueError, match="val.txt is empty"):
+        _load(root)
+    with pytest.raises(FileNotFoundError, match=f"one level down: use folder:{root}"):
+        _load(tmp_path)

@@ -26,18 +26,27 @@ from c3seg.data.voclayout import read_ids, samples_from_items, writable_place
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+BACKGROUND_NAMES = ("background", "bg")
 
 
 def read_classes(root: Path) -> tuple[str, ...]:
     """Class names from classes.txt (background first)."""
     f = root / "classes.txt"
     if not f.exists():
-        raise FileNotFoundError(f"{f} is missing: write one class name per line, background first")
+        below = sorted(p.parent for p in root.glob("*/classes.txt"))
+        hint = f"; the dataset seems to be one level down: use folder:{below[0]}" if below else ""
+        raise FileNotFoundError(f"{f} is missing: write one class name per line, background first{hint}")
     names = tuple(line.strip() for line in f.read_text().splitlines() if line.strip())
     if len(names) < 2:
         raise ValueError(f"{f} must list background and at least one class")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{f} lists a class twice")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"{f} lists {', '.join(repr(d) for d in dup)} more than once")
+    if names[0].strip("_").lower() not in BACKGROUND_NAMES:
+        raise ValueError(
+            f"{f} must list background first (mask value 0), got {names[0]!r} first: add a line "
+            f"'background' at the top, or every class index would be off by one"
+        )
     return names
 
 

@@ -168,7 +168,9 @@ def list_voc(path: str | Path, cfg: DataConfig) -> Listing:
         listing.lists["train"] = _items(root, voc_train, root / "SegmentationClass")
         return listing
     else:
-        train = train_aug_ids(voc_train, voc_val, read_ids(sbd / "train.txt"), read_ids(sbd / "val.txt"))
+        train = train_aug_ids(
+            voc_train, voc_val, read_ids(sbd / "train.txt", True), read_ids(sbd / "val.txt", True)
+        )
         out = prebuilt if prebuilt.is_dir() else writable_place(root, cfg.root, "SegmentationClassAug")
         listing.problems += build_aug_masks(train, root, sbd, out)
         listing.lists["train"] = _items(root, train, out, sbd)

@@ -35,15 +35,27 @@ def writable_place(dataset_dir: Path, cache_root: str | Path, name: str) -> Path
     return Path(cache_root) / "dataset-cache" / f"{dataset_dir.name}-{tag}" / name
 
 
-def read_ids(list_file: Path) -> list[str]:
+def read_ids(list_file: Path, allow_empty: bool = False) -> list[str]:
+    """The image ids of a list file (first word of each line); an empty list is refused unless
+    allow_empty (SBD's lists, which only add images)."""
     if not list_file.exists():
         raise FileNotFoundError(f"image list {list_file} does not exist")
-    return [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+    ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+    if not ids and not allow_empty:
+        raise ValueError(f"image list {list_file} is empty: list one image id per line")
+    return ids
 
 
 def mask_labels(mask: Path, num_classes: int) -> tuple[int, ...]:
-    """The foreground classes present in an index PNG."""
+    """The foreground classes present in an index PNG; a value that is no class (>= num_classes,
+    other than 255 = void) is refused, naming the file: it would train as a wrong class."""
     values = np.unique(read_label(mask))
+    bad = [int(v) for v in values if v >= num_classes and v != 255]
+    if bad:
+        raise ValueError(
+            f"{mask}: mask values {bad} are outside the dataset's {num_classes} classes "
+            f"(0..{num_classes - 1}, 255 = void); fix the mask or the class list (classes.txt)"
+        )
     return tuple(int(v) for v in values if 0 < v < num_classes)
 
 
