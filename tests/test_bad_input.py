@@ -113,3 +113,14 @@ def test_folder_empty_list_and_dataset_one_level_down(tmp_path: Path) -> None:
         _load(root)
     with pytest.raises(FileNotFoundError, match=f"one level down: use folder:{root}"):
         _load(tmp_path)
+
+
+def test_files_get_the_umask_mode(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        f = write_json(tmp_path / "x.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert f.stat().st_mode & 0o777 == 0o644
