@@ -14,6 +14,7 @@ c3seg bench diffusion [--json]
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -212,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, KeyError) as e:
         # user errors (bad input, missing files, unknown names) as one line; -v shows the traceback
         logging.getLogger("c3seg").error("%s (run with -v for the traceback)", e)
+        return 2
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+            raise  # anything else is a bug or a system fault: keep its traceback
+        logging.getLogger("c3seg").error("%s", e.strerror if e.errno in (errno.ENOSPC, errno.EDQUOT) else e)
         return 2
 
 

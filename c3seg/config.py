@@ -247,17 +247,23 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
         elif typing.get_origin(typ) is tuple:
             items = val.strip("[]()").split(",") if isinstance(val, str) else list(val)
             elem = typing.get_args(typ)[0]  # tuple[float, ...] -> float
-            kwargs[key] = tuple(
-                _coerce(x.strip(), elem)
-                if isinstance(x, str) and elem is not str
-                else x.strip()
-                if isinstance(x, str)
-                else x
-                for x in items
-                if x != ""
-            )
+            try:
+                kwargs[key] = tuple(
+                    _coerce(x.strip(), elem)
+                    if isinstance(x, str) and elem is not str
+                    else x.strip()
+                    if isinstance(x, str)
+                    else x
+                    for x in items
+                    if x != ""
+                )
+            except ValueError:
+                raise ValueError(f"{where}{key}={val!r}: expected a list of {elem.__name__}") from None
         elif isinstance(val, str) and typ is not str:
-            kwargs[key] = _coerce(val, typ)
+            try:
+                kwargs[key] = _coerce(val, typ)
+            except ValueError:
+                raise ValueError(f"{where}{key}={val!r}: expected {getattr(typ, '__name__', typ)}") from None
         elif typ is float and isinstance(val, int):
             kwargs[key] = float(val)
         else:

@@ -7,6 +7,7 @@ that a resumed run would mistake for a finished one.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -55,6 +56,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise OSError(
+                e.errno,
+                f"disk full while writing {path} (nothing half-written was kept): free some space "
+                "and rerun the same command; finished outputs are kept and the run resumes",
+            ) from e
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -76,6 +86,15 @@ def write_json(path: str | Path, obj: Any) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(_finite(obj), indent=2, sort_keys=False, allow_nan=False) + "\n")
     return Path(path)
+
+
+def read_text_file(path: str | Path) -> str:
+    """A UTF-8 text file of a dataset (a list, classes.txt, labels.csv); a file that is not text
+    is refused naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path} is not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
 
 def read_json(path: str | Path) -> Any:

@@ -124,3 +124,59 @@ def test_files_get_the_umask_mode(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert f.stat().st_mode & 0o777 == 0o644
+
+
+def test_full_disk_leaves_nothing_half_written(tmp_path: Path, monkeypatch, caplog) -> None:
+    import errno
+
+    import torch
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    out = tmp_path / "run"
+    args = ["run", "--config", "tiny", "--out", str(out), "--stages", "train-lnet", f"data.root={tmp_path / 'data'}"]
+    assert main(args) == 2
+    assert "disk full while writing" in caplog.text and "rerun the same command" in caplog.text
+    leftovers = [p for p in out.rglob("*") if p.is_file() and (".tmp" in p.name or p.suffix == ".pt")]
+    assert leftovers == []
+    monkeypatch.undo()
+    assert main(args) == 0  # space again: the same command finishes
+    assert (out / "lnet" / "model.pt").exists()
+
+
+def test_fuzzed_dataset_files_fail_clearly(tmp_path: Path) -> None:
+    """Random byte flips in images, masks, classes.txt and labels.csv for a bounded time (~10 s):
+    each read either works or raises ValueError / FileNotFoundError naming the file."""
+    import shutil
+    import time
+
+    from c3seg.data.torchdata import PairSet
+    from c3seg.data.transforms import eval_transform
+
+    clean = _folder(tmp_path / "clean")
+    rng = np.random.default_rng(0)
+    files = sorted(p for p in clean.rglob("*") if p.is_file() and p.suffix in (".jpg", ".png", ".txt", ".csv"))
+    deadline, tries, failures = time.time() + 10, 0, 0
+    while time.time() < deadline and tries < 400:
+        root = tmp_path / f"f{tries}"
+        shutil.copytree(clean, root)
+        victim = root / files[tries % len(files)].relative_to(clean)
+        data = bytearray(victim.read_bytes())
+        for _ in range(int(rng.integers(1, 8))):
+            data[int(rng.integers(len(data)))] = int(rng.integers(256))
+        if rng.random() < 0.3:
+            data = data[: int(rng.integers(len(data)))]  # truncated too
+        victim.write_bytes(bytes(data))
+        tries += 1
+        try:
+            ds = _load(root)
+            pairs = PairSet([(s.image, s.mask) for s in (*ds.train, *ds.val)], eval_transform())
+            for i in range(len(pairs)):
+                pairs[i]
+        except (ValueError, FileNotFoundError, KeyError) as e:
+            failures += 1
+            text = str(e)
+            assert victim.name in text or str(victim) in text or victim.parent.name in text, (victim, text)
+    assert tries >= 20 and failures > 0

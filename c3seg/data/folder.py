@@ -15,6 +15,7 @@ image has both, the mask decides its labels.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 from c3seg.config import DataConfig
 from c3seg.data.types import Item, Listing, SegData
 from c3seg.data.voclayout import read_ids, samples_from_items, writable_place
+from c3seg.io import read_text_file
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ def read_classes(root: Path) -> tuple[str, ...]:
         below = sorted(p.parent for p in root.glob("*/classes.txt"))
         hint = f"; the dataset seems to be one level down: use folder:{below[0]}" if below else ""
         raise FileNotFoundError(f"{f} is missing: write one class name per line, background first{hint}")
-    names = tuple(line.strip() for line in f.read_text().splitlines() if line.strip())
+    names = tuple(line.strip() for line in read_text_file(f).splitlines() if line.strip())
     if len(names) < 2:
         raise ValueError(f"{f} must list background and at least one class")
     dup = sorted({n for n in names if names.count(n) > 1})
@@ -54,21 +56,20 @@ def read_label_csv(f: Path, classes: tuple[str, ...]) -> tuple[dict[str, tuple[i
     """id -> class indices from a labels CSV, and problems (unknown class names, bad rows)."""
     labels: dict[str, tuple[int, ...]] = {}
     problems = []
-    with f.open(newline="") as fh:
-        for n, row in enumerate(csv.reader(fh), 1):
-            if not row or not "".join(row).strip() or (n == 1 and row[0].strip().lower() == "id"):
-                continue
-            if len(row) != 2:
-                problems.append(f"{f.name} line {n}: expected 'id,labels', got {row}")
-                continue
-            names = [x for x in re.split(r"[;\s]+", row[1].strip()) if x]
-            unknown = [x for x in names if x not in classes[1:]]
-            if unknown:
-                problems.append(
-                    f"{f.name} line {n}: unknown class {unknown[0]!r}; valid classes: {', '.join(classes[1:])}"
-                )
-                continue
-            labels[row[0].strip()] = tuple(sorted({classes.index(x) for x in names}))
+    for n, row in enumerate(csv.reader(io.StringIO(read_text_file(f), newline="")), 1):
+        if not row or not "".join(row).strip() or (n == 1 and row[0].strip().lower() == "id"):
+            continue
+        if len(row) != 2:
+            problems.append(f"{f.name} line {n}: expected 'id,labels', got {row}")
+            continue
+        names = [x for x in re.split(r"[;\s]+", row[1].strip()) if x]
+        unknown = [x for x in names if x not in classes[1:]]
+        if unknown:
+            problems.append(
+                f"{f.name} line {n}: unknown class {unknown[0]!r}; valid classes: {', '.join(classes[1:])}"
+            )
+            continue
+        labels[row[0].strip()] = tuple(sorted({classes.index(x) for x in names}))
     return labels, problems
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from c3seg.data.types import Item, Sample
-from c3seg.io import read_json, read_label, write_json
+from c3seg.io import read_json, read_label, read_text_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def read_ids(list_file: Path, allow_empty: bool = False) -> list[str]:
     allow_empty (SBD's lists, which only add images)."""
     if not list_file.exists():
         raise FileNotFoundError(f"image list {list_file} does not exist")
-    ids = [line.split()[0] for line in list_file.read_text().splitlines() if line.strip()]
+    ids = [line.split()[0] for line in read_text_file(list_file).splitlines() if line.strip()]
     if not ids and not allow_empty:
         raise ValueError(f"image list {list_file} is empty: list one image id per line")
     return ids
