@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from c3seg import __version__
-from c3seg.pipeline import STAGES
+from c3seg.methods import STAGE_NAMES as STAGES
 
 
 def _call(target: str, args: argparse.Namespace) -> int:

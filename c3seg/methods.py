@@ -25,3 +25,16 @@ def label_source(method: str) -> str | None:
     if method == "pnet":
         return PNET_SOURCE
     return METHODS[method][1]
+
+# the pipeline's stages in order (c3seg.pipeline.STAGES maps each to its function); here so that
+# the command line can list them without importing every stage
+STAGE_NAMES = (
+    "pretrain",
+    "train-lnet",
+    "train-cam",
+    "make-labels",
+    "self-train",
+    "train-seg",
+    "train-pnet",
+    "evaluate",
+)

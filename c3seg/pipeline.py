@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import importlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -23,30 +22,38 @@ from c3seg import stamps
 from c3seg.config import Config, save_config
 from c3seg.data.load import load_dataset
 from c3seg.data.types import SegData
-from c3seg.methods import METHODS, REPORT_ORDER
+from c3seg.methods import METHODS, REPORT_ORDER, STAGE_NAMES
 from c3seg.run import Run
 from c3seg.splits import SplitSet, load_split
+from c3seg.stages.evaluate import evaluate_all
+from c3seg.stages.make_labels import make_labels
+from c3seg.stages.pretrain import pretrain
+from c3seg.stages.self_train import self_train
+from c3seg.stages.train_cam import train_cam
+from c3seg.stages.train_lnet import train_lnet
+from c3seg.stages.train_pnet import train_pnet
+from c3seg.stages.train_seg import train_seg_methods
 
 log = logging.getLogger(__name__)
 
-# stage name -> "module:function"; every function is f(cfg, run, data, split) -> Path.
-STAGES = {
-    "pretrain": "c3seg.stages.pretrain:pretrain",  # ImageNet's role: only where a net has pretrained=pretrain
-    "train-lnet": "c3seg.stages.train_lnet:train_lnet",  # Eq. 1
-    "train-cam": "c3seg.stages.train_cam:train_cam",  # Zhou et al. 2016
-    "make-labels": "c3seg.stages.make_labels:make_labels",  # Eq. 2
-    "self-train": "c3seg.stages.self_train:self_train",  # beyond the paper: only with selftrain.rounds > 0
-    "train-seg": "c3seg.stages.train_seg:train_seg_methods",  # DeepLab on strong masks + L_w
-    "train-pnet": "c3seg.stages.train_pnet:train_pnet",  # Eq. 3-5
-    "evaluate": "c3seg.stages.evaluate:evaluate_all",  # Table 2
+# stage name -> f(cfg, run, data, split) -> Path, in pipeline order (names: c3seg.methods.STAGE_NAMES)
+STAGES: dict[str, Callable[[Config, Run, SegData, SplitSet], Path]] = {
+    "pretrain": pretrain,  # ImageNet's role: only where a net has pretrained=pretrain
+    "train-lnet": train_lnet,  # Eq. 1
+    "train-cam": train_cam,  # Zhou et al. 2016
+    "make-labels": make_labels,  # Eq. 2
+    "self-train": self_train,  # beyond the paper: only with selftrain.rounds > 0
+    "train-seg": train_seg_methods,  # DeepLab on strong masks + L_w
+    "train-pnet": train_pnet,  # Eq. 3-5
+    "evaluate": evaluate_all,  # Table 2
 }
+assert tuple(STAGES) == STAGE_NAMES
 
 
-def stage_fn(name: str) -> Callable:
+def stage_fn(name: str) -> Callable[[Config, Run, SegData, SplitSet], Path]:
     if name not in STAGES:
         raise KeyError(f"unknown stage {name!r}; stages: {', '.join(STAGES)}")
-    module, func = STAGES[name].split(":")
-    return getattr(importlib.import_module(module), func)
+    return STAGES[name]
 
 
 def parse_stages(text: str) -> list[str]:

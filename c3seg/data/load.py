@@ -7,18 +7,21 @@ Split 4 needs two datasets: the evaluation dataset and one that supplies extra s
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable
 
 from c3seg.config import DataConfig
+from c3seg.data.benchmark import load_benchmark
+from c3seg.data.coco import load_coco, load_coco_extra_strong
+from c3seg.data.folder import load_folder
 from c3seg.data.types import SegData
+from c3seg.data.voc import load_voc
 
-# kind -> "module:function"; each function takes (path or None, DataConfig) and returns SegData.
-DATASETS = {
-    "benchmark": "c3seg.data.benchmark:load_benchmark",
-    "voc": "c3seg.data.voc:load_voc",
-    "coco": "c3seg.data.coco:load_coco",
-    "folder": "c3seg.data.folder:load_folder",
+# kind -> loader taking (path or None, DataConfig) and returning SegData
+DATASETS: dict[str, Callable[[str | None, DataConfig], SegData]] = {
+    "benchmark": load_benchmark,
+    "voc": load_voc,
+    "coco": load_coco,
+    "folder": load_folder,
 }
 
 
@@ -32,12 +35,11 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def loader(kind: str) -> Callable[[str | None, DataConfig], SegData]:
-    module, func = DATASETS[kind].split(":")
-    return getattr(importlib.import_module(module), func)
+    return DATASETS[kind]
 
 
-# kind -> "module:function" taking (path, DataConfig, main dataset's classes) -> extra strong samples
-EXTRA_STRONG = {"coco": "c3seg.data.coco:load_coco_extra_strong"}
+# kind -> function taking (path, DataConfig, main dataset's classes) -> extra strong samples
+EXTRA_STRONG = {"coco": load_coco_extra_strong}
 
 
 def split_specs(spec: str, extra: str = "") -> tuple[str, list[str]]:
@@ -55,7 +57,6 @@ def load_dataset(cfg: DataConfig, spec: str | None = None) -> SegData:
         ekind, epath = parse_spec(e)
         if ekind not in EXTRA_STRONG:
             raise ValueError(f"{e!r} cannot supply extra strong images; supported: {', '.join(EXTRA_STRONG)}")
-        module, func = EXTRA_STRONG[ekind].split(":")
-        more = getattr(importlib.import_module(module), func)(epath, cfg, data.classes)
+        more = EXTRA_STRONG[ekind](epath, cfg, data.classes)
         data = dataclasses.replace(data, extra_strong=data.extra_strong + tuple(more))
     return data
