@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--workers", type=int, default=0, help="also time N worker processes (0: 1 and 2)")
     p.set_defaults(func=lambda a: _call("c3seg.bench:bench_command", a))
+    p = bench.add_parser("crf", help="time the fast and the exact dense CRF (ms an image)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    p.add_argument("--repeats", type=int, default=5)
+    p.set_defaults(func=lambda a: _call("c3seg.bench_crf:bench_crf_command", a))
     return parser
 
 

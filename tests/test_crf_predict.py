@@ -54,3 +54,14 @@ def test_predict_image_and_overlay(tmp_path):
 
     write_label_png(tmp_path / "x.png", label)
     np.testing.assert_array_equal(read_label(tmp_path / "x.png"), label)
+
+
+def test_bench_crf_times_both_sizes(capsys):
+    import json
+
+    from c3seg.cli import main
+
+    assert main(["bench", "crf", "--json", "--repeats", "1"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["crf"]
+    assert [r["size"] for r in rows] == ["500x375", "112x112"]
+    assert all(r["fast_cpu_ms"] > 0 for r in rows)
