@@ -6,6 +6,17 @@ refined by train-pnet (Eq. 3-5)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from c3seg.splits import holdout, partition, training_pairs
+
+if TYPE_CHECKING:
+    from c3seg.config import Config
+    from c3seg.data.types import SegData
+    from c3seg.run import Run
+    from c3seg.splits import SplitSet
+
 # method -> (mode of splits.training_pairs, pseudo-label source or None)
 METHODS: dict[str, tuple[str, str | None]] = {
     "fully-supervised": ("full", None),
@@ -26,6 +37,7 @@ def label_source(method: str) -> str | None:
         return PNET_SOURCE
     return METHODS[method][1]
 
+
 # the pipeline's stages in order (c3seg.pipeline.STAGES maps each to its function); here so that
 # the command line can list them without importing every stage
 STAGE_NAMES = (
@@ -38,3 +50,17 @@ STAGE_NAMES = (
     "train-pnet",
     "evaluate",
 )
+
+
+def method_pairs(
+    cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
+) -> list[tuple[Path, Path]]:
+    """The (image, mask) pairs a method trains on, minus the strong and weak hold-outs."""
+    if method not in METHODS:
+        raise KeyError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    mode, source = METHODS[method]
+    pairs = training_pairs(data, split, mode, run.labels_dir(source) if source else None)
+    strong, weak = partition(data, split)
+    held = holdout(strong, cfg.data.holdout)[1] + holdout(weak, cfg.data.holdout)[1]
+    held_images = {s.image for s in held}
+    return [p for p in pairs if p[0] not in held_images]

@@ -43,6 +43,27 @@ def run_once(out: Path, run_args: list[str], log: Path) -> int:
         return subprocess.run(command(out, run_args), stdout=f, stderr=f, env=env()).returncode
 
 
+def run_timed(out: Path, run_args: list[str], log: Path) -> tuple[int, dict[str, float]]:
+    """Run to the end, noting when each stage's log line appears: (rc, stage -> seconds it took)."""
+    start = log.stat().st_size if log.exists() else 0
+    with open(log, "ab") as f:
+        proc = subprocess.Popen(command(out, run_args), stdout=f, stderr=f, env=env())
+    seen: dict[str, float] = {}
+    while True:
+        done = proc.poll() is not None
+        with open(log, "rb") as f:
+            f.seek(start)
+            for name in re.findall(rb"== ([a-z-]+) ==", f.read()):
+                seen.setdefault(name.decode(), time.monotonic())
+        if done:
+            break
+        time.sleep(0.02)
+    end = time.monotonic()
+    order = sorted(seen, key=seen.get)  # type: ignore[arg-type]
+    took = {a: (seen[b] if b else end) - seen[a] for a, b in zip(order, [*order[1:], None], strict=True)}
+    return proc.returncode, took
+
+
 def run_until_killed(out: Path, run_args: list[str], log: Path, stage: str, delay: float) -> str:
     """Start the run, kill it `delay` s after stage `stage` starts; 'killed', or 'finished' (rc)."""
     start = log.stat().st_size if log.exists() else 0
@@ -115,14 +136,18 @@ def kill_and_resume(
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
     ref, killed, log = out / "reference", out / "killed", out / "log.txt"
+    took: dict[str, float] = {}
     if not (ref / "report.json").exists():
-        rc = run_once(ref, run_args, log)
+        rc, took = run_timed(ref, run_args, log)
         if rc != 0:
             raise RuntimeError(f"the reference run failed (rc {rc}); see {log}")
     events = []
     for i in range(kills):
         stage = STAGE_LINES[i % len(STAGE_LINES)]
-        events.append(run_until_killed(killed, run_args, log, stage, rng.uniform(0, max_delay)))
+        # within the stage as long as it took in the reference run (a fast stage on a busy machine
+        # would otherwise end before its kill), at most max_delay
+        longest = min(max_delay, 0.8 * took[stage]) if stage in took else max_delay
+        events.append(run_until_killed(killed, run_args, log, stage, rng.uniform(0, longest)))
     rc = run_once(killed, run_args, log)
     problems = [] if rc == 0 else [f"the final resume failed (rc {rc}); see {log}"]
     problems += check_files(killed)

@@ -5,98 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
-from torch.utils.data import DataLoader
 
 from c3seg import distributed as dist
 from c3seg.config import Config
-from c3seg.crf import dense_crf
-from c3seg.data.torchdata import PairSet
-from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
+from c3seg.confusion import evaluate_model
 from c3seg.data.types import Sample, SegData
 from c3seg.figures import weak_val_images, write_fig6
-from c3seg.infer import segment
 from c3seg.io import load_checkpoint, read_json, write_json
 from c3seg.methods import REPORT_ORDER
-from c3seg.metrics import ConfusionMatrix
 from c3seg.plots import iou_bars, training_curves
 from c3seg.report import method_row, write_report
 from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids
 from c3seg.stamps import file_hash
-from c3seg.train_utils import autocast, load_model, progress
+from c3seg.train_utils import load_model
 
 log = logging.getLogger(__name__)
-
-
-@torch.no_grad()
-def evaluate_model(
-    model: nn.Module,
-    pairs: Sequence[tuple[Path, Path | None]],
-    num_classes: int,
-    device: torch.device,
-    amp: bool = True,
-    batch_size: int = 16,
-    workers: int = 0,
-    crf: str = "none",
-    timing: dict[str, float] | None = None,
-) -> ConfusionMatrix:
-    """One confusion matrix over full images; sharded under torchrun.
-
-    Images are decoded by `workers` processes and consecutive images of equal size are
-    forwarded together, up to `batch_size` (real datasets mix sizes; the benchmark does not).
-    crf fast | exact: each prediction refined by `c3seg.crf.dense_crf` first; the seconds it took
-    are added to timing["crf_seconds"] (and the image count to timing["images"])."""
-    model.eval()
-    cm = ConfusionMatrix(num_classes)
-    timing = {} if timing is None else timing
-    mine = list(pairs)[dist.rank() :: dist.world_size()]
-    loader = DataLoader(PairSet(mine, eval_transform()), batch_size=None, num_workers=workers)
-    images: list[torch.Tensor] = []
-    masks: list[torch.Tensor] = []
-
-    def flush() -> None:
-        if images:
-            with autocast(device, amp):
-                prob = segment(model, torch.stack(images).to(device))  # (B, C, H, W)
-            if crf != "none":
-                prob = _refine(torch.stack(images), prob.cpu(), crf, timing)
-            cm.update(torch.stack(masks), prob.argmax(1).cpu())
-            images.clear()
-            masks.clear()
-
-    for image, mask, _ in progress(loader, len(mine), "evaluate", batched=False):
-        if images and (image.shape != images[0].shape or len(images) == batch_size):
-            flush()
-        images.append(image)
-        masks.append(mask)
-    flush()
-    if dist.world_size() > 1:
-        cm.mat = dist.all_reduce_sum(cm.mat.to(device)).cpu()
-    return cm
-
-
-def _refine(images: torch.Tensor, prob: torch.Tensor, crf: str, timing: dict[str, float]) -> torch.Tensor:
-    """Dense-CRF refinement of a batch: normalized images (B, 3, H, W) back to uint8 RGB, then
-    `dense_crf` per image; the time spent is added to timing."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    rgb = ((images.float() * std + mean) * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-    t0 = time.perf_counter()
-    out = torch.from_numpy(
-        np.stack(
-            [dense_crf(im, p, exact=crf == "exact") for im, p in zip(rgb, prob.float().numpy(), strict=True)]
-        )
-    )
-    timing["crf_seconds"] = timing.get("crf_seconds", 0.0) + time.perf_counter() - t0
-    timing["images"] = timing.get("images", 0.0) + len(rgb)
-    return out
 
 
 def val_pairs(samples: Sequence[Sample]) -> list[tuple[Path, Path | None]]:

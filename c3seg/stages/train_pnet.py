@@ -39,18 +39,18 @@ from torch import nn
 
 from c3seg import distributed as dist
 from c3seg.config import Config
+from c3seg.confusion import evaluate_model
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import normalize, train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import segment
 from c3seg.io import load_checkpoint, read_image, save_checkpoint
+from c3seg.methods import PNET_START, method_pairs
 from c3seg.metrics import label_f1, mean_iou
 from c3seg.models.common import upsample
 from c3seg.models.pnet import PNet, label_maps, pnet_input
 from c3seg.run import Run
 from c3seg.splits import SplitSet, holdout, partition
-from c3seg.stages.evaluate import evaluate_model
-from c3seg.stages.train_seg import method_pairs
 from c3seg.train_utils import (
     JsonlLog,
     autocast,
@@ -205,6 +205,60 @@ def selection_score(
     return out
 
 
+def start_network(run: Run, data: SegData) -> tuple[str, nn.Module]:
+    """(backbone, network) of the lnet method: where the adversarial refinement starts."""
+    path = run.checkpoint(run.seg_stage(PNET_START))
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist; train-pnet starts from the lnet segmentation net: run "
+            "'c3seg run --stages train-seg methods=lnet' (after make-labels) first"
+        )
+    ck = load_checkpoint(path)
+    return ck["backbone"], model_from_checkpoint(ck, path, expect_channels=data.num_classes)
+
+
+def candidate(epoch: int, sel: dict[str, float], seg: nn.Module, pnet: nn.Module | None) -> dict[str, Any]:
+    """A checkpoint candidate: its fine-tuning epoch (0 = the lnet model), hold-out scores, weights."""
+    return {
+        "epoch": epoch,
+        **sel,
+        "seg": copy.deepcopy(unwrap(seg).state_dict()),
+        "pnet": copy.deepcopy(unwrap(pnet).state_dict()) if pnet is not None else None,
+    }
+
+
+def save_choice(
+    cfg: Config, run: Run, data: SegData, best: dict[str, Any], seg: nn.Module, pnet: nn.Module, backbone: str
+) -> None:
+    """Write the chosen candidate: the segmentation net as method "pnet" and its discriminator."""
+    log.info(
+        "pnet: chose fine-tuning epoch %d (%s score %.1f)", best["epoch"], cfg.pnet.select, best["score"]
+    )
+    unwrap(seg).load_state_dict(best["seg"])
+    disc = {
+        "model": best["pnet"] or unwrap(pnet).state_dict(),
+        "num_classes": data.num_classes,
+        "input_size": cfg.pnet.input_size,
+        "epoch": best["epoch"],
+    }
+    save_checkpoint(run.checkpoint(DISC_STAGE), disc)
+    save_checkpoint(
+        run.checkpoint(run.seg_stage("pnet")),
+        checkpoint_dict(
+            seg,
+            backbone,
+            data.num_classes,
+            method="pnet",
+            classes=list(data.classes),
+            epoch=best["epoch"],
+            holdout_miou=best["holdout_miou"],
+            selection=cfg.pnet.select,
+            selection_score=best["score"],
+            weak_label_f1=best.get("weak_label_f1"),
+        ),
+    )
+
+
 def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     """The `train-pnet` stage; returns the segmentation checkpoint of method "pnet". Skips when it
     exists, resumes from the last finished epoch (pre-training and fine-tuning count as one run of
@@ -214,18 +268,10 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     if final.exists():
         log.info("pnet: %s exists, skipping", final)
         return final
-    start_ckpt = run.checkpoint(run.seg_stage("lnet"))
-    if not start_ckpt.exists():
-        raise FileNotFoundError(
-            f"{start_ckpt} does not exist; train-pnet starts from the lnet segmentation net: run "
-            "'c3seg run --stages train-seg methods=lnet' (after make-labels) first"
-        )
     pc = cfg.pnet
     seed_everything(cfg.seed)
     device = dist.local_device(cfg.device)
-    ck = load_checkpoint(start_ckpt)
-    backbone = ck["backbone"]
-    seg = model_from_checkpoint(ck, start_ckpt, expect_channels=data.num_classes)
+    backbone, seg = start_network(run, data)
     seg = prepare(seg, device)
     pnet = prepare(PNet(data.num_classes, pc.input_size), device)
     opt_s = adversarial_optimizer(
@@ -235,7 +281,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
 
     transform = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
     strong_set = PairSet(method_pairs(cfg, run, data, split, "strong-only"), transform)  # hold-out excluded
-    all_set = PairSet(method_pairs(cfg, run, data, split, "lnet"), transform)
+    all_set = PairSet(method_pairs(cfg, run, data, split, PNET_START), transform)
     strong_loader = make_loader(strong_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     all_loader = make_loader(all_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     held, weak_held = holdout_pairs(cfg, data, split), weak_holdout(cfg, data, split)
@@ -251,7 +297,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     tlog = JsonlLog(run.train_log(stage), fresh=state is None)
     if best is None:  # epoch 0: the lnet model itself is the first candidate
         sel = selection_score(seg, held, weak_held, cfg, data, device)
-        best = {"epoch": 0, **sel, "seg": copy.deepcopy(unwrap(seg).state_dict()), "pnet": None}
+        best = candidate(0, sel, seg, None)
         tlog.write(phase="start", epoch=0, **sel)
     log.info(
         "pnet: %d strong images for pre-training, %d for fine-tuning, %d hold-out images; %d + %d epochs on %s",
@@ -269,18 +315,9 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             sel = selection_score(seg, held, weak_held, cfg, data, device)
             row.update(sel)
             if sel["score"] > best["score"]:
-                best = {
-                    "epoch": ft_epoch,
-                    **sel,
-                    "seg": copy.deepcopy(unwrap(seg).state_dict()),
-                    "pnet": copy.deepcopy(unwrap(pnet).state_dict()),
-                }
-        tlog.write(
-            phase="finetune" if finetune else "pretrain",
-            epoch=ft_epoch if finetune else epoch + 1,
-            **row,
-            seconds=round(time.time() - t0, 1),
-        )
+                best = candidate(ft_epoch, sel, seg, pnet)
+        phase, logged = ("finetune", ft_epoch) if finetune else ("pretrain", epoch + 1)
+        tlog.write(phase=phase, epoch=logged, **row, seconds=round(time.time() - t0, 1))
         save_state(
             run.state(stage),
             seg=unwrap(seg).state_dict(),
@@ -291,34 +328,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             best=best,
         )
     if dist.is_main():
-        log.info(
-            "pnet: chose fine-tuning epoch %d (%s score %.1f)", best["epoch"], cfg.pnet.select, best["score"]
-        )
-        unwrap(seg).load_state_dict(best["seg"])
-        save_checkpoint(
-            run.checkpoint(DISC_STAGE),
-            {
-                "model": best["pnet"] or unwrap(pnet).state_dict(),
-                "num_classes": data.num_classes,
-                "input_size": pc.input_size,
-                "epoch": best["epoch"],
-            },
-        )
-        save_checkpoint(
-            final,
-            checkpoint_dict(
-                seg,
-                backbone,
-                data.num_classes,
-                method="pnet",
-                classes=list(data.classes),
-                epoch=best["epoch"],
-                holdout_miou=best["holdout_miou"],
-                selection=cfg.pnet.select,
-                selection_score=best["score"],
-                weak_label_f1=best.get("weak_label_f1"),
-            ),
-        )
+        save_choice(cfg, run, data, best, seg, pnet, backbone)
         run.state(stage).unlink(missing_ok=True)
     dist.barrier()
     return final

@@ -33,11 +33,11 @@ from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
 from c3seg.data.types import SegData
 from c3seg.io import read_label, save_checkpoint
-from c3seg.methods import METHODS
+from c3seg.methods import METHODS, method_pairs
 from c3seg.models import build_model
 from c3seg.models.common import upsample
 from c3seg.run import Run
-from c3seg.splits import SplitSet, holdout, partition, training_pairs
+from c3seg.splits import SplitSet
 from c3seg.train_utils import (
     JsonlLog,
     autocast,
@@ -59,20 +59,6 @@ from c3seg.train_utils import (
 )
 
 log = logging.getLogger(__name__)
-
-
-def method_pairs(
-    cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
-) -> list[tuple[Path, Path]]:
-    """The (image, mask) pairs a method trains on, minus the strong and weak hold-outs."""
-    if method not in METHODS:
-        raise KeyError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    mode, source = METHODS[method]
-    pairs = training_pairs(data, split, mode, run.labels_dir(source) if source else None)
-    strong, weak = partition(data, split)
-    held = holdout(strong, cfg.data.holdout)[1] + holdout(weak, cfg.data.holdout)[1]
-    held_images = {s.image for s in held}
-    return [p for p in pairs if p[0] not in held_images]
 
 
 def image_label_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
