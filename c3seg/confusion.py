@@ -1,6 +1,6 @@
-"""Confusion matrices of a segmentation network over (image, mask) pairs at full resolution:
-what evaluate (val), train-pnet (its hold-out) and the tools score with; optionally after a dense
-CRF (c3seg.crf)."""
+"""Scoring networks on held-out images at full resolution: confusion matrices of a segmentation
+network over (image, mask) pairs (what evaluate, train-pnet and the tools score with; optionally
+after a dense CRF, c3seg.crf), and F1 / mAP of an image-level classifier (train-cam, pretrain)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from torch.utils.data import DataLoader
 
 from c3seg import distributed as dist
 from c3seg.crf import dense_crf
-from c3seg.data.torchdata import PairSet
+from c3seg.data.torchdata import LabelSet, PairSet
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
-from c3seg.infer import segment
+from c3seg.infer import class_scores, segment
 from c3seg.metrics import ConfusionMatrix
 from c3seg.train_utils import autocast, progress
 
@@ -84,3 +84,42 @@ def _refine(images: torch.Tensor, prob: torch.Tensor, crf: str, timing: dict[str
     timing["crf_seconds"] = timing.get("crf_seconds", 0.0) + time.perf_counter() - t0
     timing["images"] = timing.get("images", 0.0) + len(rgb)
     return out
+
+
+def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per-class AP (mean precision at each positive, ranked by score). (N, K), (N, K) -> (K,);
+    NaN for a class without positives."""
+    order = scores.argsort(0, descending=True)  # (N, K)
+    hits = labels.gather(0, order)  # (N, K) 1 where the ranked image is positive
+    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=hits.dtype)[:, None]
+    npos = hits.sum(0)
+    return torch.where(npos > 0, (precision * hits).sum(0) / npos.clamp(min=1), torch.nan)
+
+
+def multilabel_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Micro F1 at sigmoid 0.5 (logit 0) and mAP over classes with positives; (N, K) logits, (N, K) 0/1."""
+    pred = scores > 0
+    pos = labels > 0.5
+    tp, fp, fn = (pred & pos).sum().item(), (pred & ~pos).sum().item(), (~pred & pos).sum().item()
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    ap = average_precision(scores.double(), labels.double())
+    ap = ap[~ap.isnan()]
+    return {"f1": f1, "map": ap.mean().item() if ap.numel() else float("nan")}
+
+
+@torch.no_grad()
+def evaluate_classifier(
+    model: nn.Module, ds: LabelSet, device: torch.device, amp: bool = True, pool: str = "gap"
+) -> dict[str, float]:
+    """F1 / mAP of the image-level logits (pooled class maps) on full images, batch 1 (sizes
+    differ). Every process scores the whole (small) hold-out, so all ranks agree."""
+    model.eval()
+    scores, labels = [], []
+    for i in range(len(ds)):
+        image, y, _ = ds[i]  # (3, H, W), (C-1,)
+        with autocast(device, amp):
+            scores.append(class_scores(model, image[None].to(device), pool)[0].cpu())  # (C-1,)
+        labels.append(y)
+    if not scores:
+        return {"f1": float("nan"), "map": float("nan")}
+    return multilabel_metrics(torch.stack(scores), torch.stack(labels))

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from toydata import draw_shapes
 
+import c3seg.confusion as confusion
 import c3seg.stages.train_cam as train_cam_mod
 import c3seg.stages.train_lnet as train_lnet_mod
 from c3seg.config import CamConfig, Config, DataConfig, TrainConfig
@@ -182,11 +183,9 @@ def test_cam_trains_on_labels_of_all_images_and_gives_normalized_cams(data, tmp_
 
 def test_multilabel_metrics():
     labels = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    perfect = train_cam_mod.multilabel_metrics(labels * 4 - 2, labels)
+    perfect = confusion.multilabel_metrics(labels * 4 - 2, labels)
     assert perfect == {"f1": 1.0, "map": 1.0}
-    ap = train_cam_mod.average_precision(
-        torch.tensor([[0.9], [0.8], [0.1]]), torch.tensor([[0.0], [1.0], [1.0]])
-    )
+    ap = confusion.average_precision(torch.tensor([[0.9], [0.8], [0.1]]), torch.tensor([[0.0], [1.0], [1.0]]))
     assert ap.item() == pytest.approx((1 / 2 + 2 / 3) / 2)
 
 

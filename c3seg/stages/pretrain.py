@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from c3seg import distributed as dist
 from c3seg.config import Config, PretrainConfig
+from c3seg.confusion import evaluate_classifier
 from c3seg.data.pretrain_corpus import Corpus, load_corpus
 from c3seg.data.torchdata import LabelSet
 from c3seg.data.transforms import eval_transform, train_transform
@@ -49,7 +50,6 @@ from c3seg.models import build_model
 from c3seg.models.weights import save_weights
 from c3seg.run import Run
 from c3seg.splits import SplitSet
-from c3seg.stages.train_cam import evaluate_classifier
 from c3seg.train_utils import (
     PRETRAIN,
     JsonlLog,

@@ -19,16 +19,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
-from torch import nn
 
 from c3seg import distributed as dist
 from c3seg.config import Config
+from c3seg.confusion import evaluate_classifier
 from c3seg.data.torchdata import LabelSet
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import Sample, SegData
-from c3seg.infer import class_scores, pool_scores
+from c3seg.infer import pool_scores
 from c3seg.io import save_checkpoint
 from c3seg.models import build_model
 from c3seg.run import Run
@@ -61,45 +60,6 @@ STAGE = "cam"
 def label_set(samples: Sequence[Sample], num_classes: int, transform: Callable) -> LabelSet:
     """Images with their image-level labels only: a LabelSet never opens a mask."""
     return LabelSet([s.image for s in samples], [s.labels for s in samples], num_classes, transform)
-
-
-def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-class AP (mean precision at each positive, ranked by score). (N, K), (N, K) -> (K,);
-    NaN for a class without positives."""
-    order = scores.argsort(0, descending=True)  # (N, K)
-    hits = labels.gather(0, order)  # (N, K) 1 where the ranked image is positive
-    precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=hits.dtype)[:, None]
-    npos = hits.sum(0)
-    return torch.where(npos > 0, (precision * hits).sum(0) / npos.clamp(min=1), torch.nan)
-
-
-def multilabel_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Micro F1 at sigmoid 0.5 (logit 0) and mAP over classes with positives; (N, K) logits, (N, K) 0/1."""
-    pred = scores > 0
-    pos = labels > 0.5
-    tp, fp, fn = (pred & pos).sum().item(), (pred & ~pos).sum().item(), (~pred & pos).sum().item()
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
-    ap = average_precision(scores.double(), labels.double())
-    ap = ap[~ap.isnan()]
-    return {"f1": f1, "map": ap.mean().item() if ap.numel() else float("nan")}
-
-
-@torch.no_grad()
-def evaluate_classifier(
-    model: nn.Module, ds: LabelSet, device: torch.device, amp: bool = True, pool: str = "gap"
-) -> dict[str, float]:
-    """F1 / mAP of the image-level logits (pooled class maps) on full images, batch 1 (sizes
-    differ). Every process scores the whole (small) hold-out, so all ranks agree."""
-    model.eval()
-    scores, labels = [], []
-    for i in range(len(ds)):
-        image, y, _ = ds[i]  # (3, H, W), (C-1,)
-        with autocast(device, amp):
-            scores.append(class_scores(model, image[None].to(device), pool)[0].cpu())  # (C-1,)
-        labels.append(y)
-    if not scores:
-        return {"f1": float("nan"), "map": float("nan")}
-    return multilabel_metrics(torch.stack(scores), torch.stack(labels))
 
 
 def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
