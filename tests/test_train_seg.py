@@ -31,3 +31,27 @@ def test_multi_hot_uses_given_image_labels() -> None:
     data = SegData("t", ("background", "a", "b"), train, ())
     y = multi_hot(data, [(Path("w.png"), Path("pseudo/w.png")), (Path("s.png"), Path("s_mask.png"))])
     assert y.tolist() == [[1.0, 1.0], [1.0, 0.0]]
+
+
+def test_class_weights_follow_median_frequency(tmp_path) -> None:
+    import numpy as np
+    import pytest
+
+    from c3seg.io import write_label_png
+    from c3seg.stages.train_seg import class_weights
+
+    a = np.zeros((10, 10), np.uint8)  # 100 px: 70 background, 20 class 1, 10 class 2 ... and void
+    a[:2] = 1
+    a[2, :] = 2
+    a[3, :5] = 255  # void: not counted
+    write_label_png(tmp_path / "a.png", a)
+    pairs = [(tmp_path / "a.png", tmp_path / "a.png")]
+    w = class_weights(pairs, 4, 1.0)  # class 3 absent
+    counts = np.array([65, 20, 10])
+    freq = counts / counts.sum()
+    expected = np.median(freq) / freq
+    assert w[:3].tolist() == pytest.approx(expected.tolist(), rel=1e-5)
+    assert w[3] == pytest.approx(expected.max())  # absent: the largest present weight
+    half = class_weights(pairs, 4, 0.5)
+    assert half[:3].tolist() == pytest.approx((expected**0.5).tolist(), rel=1e-5)
+    assert class_weights(pairs, 4, 0.0).tolist() == pytest.approx([1.0] * 4)
