@@ -50,6 +50,9 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     optimizer: str = "sgd"  # sgd (DeepLab's, the paper's) | adamw (faster for the tiny CPU net)
+    # learning-rate multiple of the output layer (the backbone's head_key, DeepLab's fc8): DeepLab
+    # trains its classifier at 10x the base rate (lr_mult 10 in its prototxt); 1 = one rate for all
+    head_lr_mult: float = 1.0
     # augmentations that hide what is specific to a class, so the class-agnostic L-Net learns what
     # transfers to unseen categories (measured in docs/benchmarks.md)
     hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5)
@@ -322,6 +325,7 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "pnet.input_size": (8, None),
     "selftrain.rounds": (0, None),
     "seg.label_loss": (0.0, None),
+    "*.head_lr_mult": (0.0, None),
     "seg.class_balance": (0.0, 2.0),
 }
 

@@ -188,16 +188,35 @@ def _flat(d: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, d
 
 
+def _plain(v: Any) -> Any:
+    return json.loads(json.dumps(v))
+
+
+def _defaults() -> dict[str, Any]:
+    """Every setting's default as `section.key` (the paths of unit keys), JSON-plain. New settings
+    come with defaults that keep the old behaviour, so a record written before a setting existed
+    still matches while that setting is at its default."""
+    return {k: _plain(v) for k, v in _flat(dataclasses.asdict(Config()))}
+
+
 def stale_reason(record: dict[str, Any], want: dict[str, Any]) -> str | None:
     """Why a record does not match what a unit would be made from now (None: it matches)."""
     old, new = dict(_flat(record.get("key", {}))), dict(_flat(want["key"]))
-    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    defaults = _defaults()
+    changed = [
+        k
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+        # a setting newer than the record, left at its default: the record was made as it says
+        and not (k not in old and k in defaults and _plain(new.get(k)) == defaults[k])
+    ]
     reasons = []
     for k in changed[:3]:
         if k == "listing":
             reasons.append("the dataset listing or split changed")
         else:
-            reasons.append(f"{k} {_short(old.get(k))} -> {_short(new.get(k))}")
+            was = _short(old[k]) if k in old else "(not recorded)"
+            reasons.append(f"{k} {was} -> {_short(new.get(k))}")
     if len(changed) > 3:
         reasons.append(f"{len(changed) - 3} more settings")
     was, now = record.get("upstream", {}), want["upstream"]

@@ -80,14 +80,28 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
 
 
 def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum (DeepLab, the paper) or AdamW, from a stage's TrainConfig."""
+    """SGD with momentum (DeepLab, the paper) or AdamW, from a stage's TrainConfig. With
+    tc.head_lr_mult != 1 the output layer (the model's `head_key`, e.g. DeepLab's fc8) is a second
+    parameter group whose learning rate is that multiple of the schedule's (`set_lr` applies it)."""
+    params: list[dict[str, Any]] | Any = model.parameters()
+    head = getattr(unwrap(model), "head_key", None)
+    if tc.head_lr_mult != 1 and head:
+        named = list(unwrap(model).named_parameters())
+        in_head = [p for n, p in named if n.startswith(head + ".")]
+        if not in_head:
+            raise ValueError(f"{type(unwrap(model)).__name__} has no parameters under {head!r}")
+        rest = [p for n, p in named if not n.startswith(head + ".")]
+        params = [{"params": rest, "lr_mult": 1.0}, {"params": in_head, "lr_mult": tc.head_lr_mult}]
     if tc.optimizer == "sgd":
-        return torch.optim.SGD(
-            model.parameters(), lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay
+        opt: torch.optim.Optimizer = torch.optim.SGD(
+            params, lr=tc.lr, momentum=tc.momentum, weight_decay=tc.weight_decay
         )
-    if tc.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    raise ValueError(f"unknown optimizer {tc.optimizer!r}; use sgd or adamw")
+    elif tc.optimizer == "adamw":
+        opt = torch.optim.AdamW(params, lr=tc.lr, weight_decay=tc.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {tc.optimizer!r}; use sgd or adamw")
+    set_lr(opt, tc.lr)
+    return opt
 
 
 def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:

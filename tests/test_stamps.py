@@ -173,3 +173,10 @@ def test_status_command(tmp_path: Path, capsys) -> None:
     seg = run.checkpoint("seg/fully-supervised").read_bytes()
     assert main(["train-seg", "--out", str(run.root), "seg.epochs=2"]) == 2
     assert run.config.read_bytes() == saved and run.checkpoint("seg/fully-supervised").read_bytes() == seg
+
+
+def test_settings_newer_than_a_record_match_at_their_default() -> None:
+    old = {"key": {"seg": {"epochs": 8}}, "upstream": {}}  # written before seg.class_balance existed
+    assert stale_reason(old, {"key": {"seg": {"epochs": 8, "class_balance": 0.0}}, "upstream": {}}) is None
+    changed = {"key": {"seg": {"epochs": 8, "class_balance": 0.25}}, "upstream": {}}
+    assert stale_reason(old, changed) == "seg.class_balance (not recorded) -> 0.25"
