@@ -73,7 +73,7 @@ class VGG16LargeFOV(nn.Module):
         self.fc6 = nn.Conv2d(512, 1024, 3, padding=12, dilation=12)  # LargeFOV
         self.fc7 = nn.Conv2d(1024, 1024, 1)
         self.fc8 = nn.Conv2d(1024, out_channels, 1)
-        self.drop = nn.Dropout2d(0.5)
+        self.drop = nn.Dropout(0.5)  # DeepLab's (Caffe) dropout: element-wise, after fc6 and fc7
         self.output_stride = 8
         nn.init.normal_(self.fc8.weight, std=0.01)
         nn.init.zeros_(self.fc8.bias)  # type: ignore[arg-type]  # Conv2d has a bias by default
@@ -110,7 +110,7 @@ BACKBONES: dict[str, Callable[[int], nn.Module]] = {
 
 # what pretrained=imagenet (formerly pretrained=true) loads for each backbone
 IMAGENET_WEIGHTS = {
-    "vgg16-largefov": "VGG16_Weights.IMAGENET1K_V1",  # into features.*; fc6/fc7 stay random
+    "vgg16-largefov": "VGG16_Weights.IMAGENET1K_V1",  # features.*; fc6/fc7 by decimation of its fc layers
     "deeplabv3-resnet50": "ResNet50_Weights.IMAGENET1K_V1",  # into net.backbone.*
 }
 

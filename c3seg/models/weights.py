@@ -113,6 +113,8 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     no matching tensor at all, or another mismatched shape, raises a ValueError."""
     own = model.state_dict()
     state = {k.removeprefix("module."): v for k, v in state.items()}  # saved from a DDP wrapper
+    if "fc6.weight" in own and "classifier.0.weight" in state:
+        state = vgg_fc_to_largefov(state, own)
     prefix = _best_prefix(own, state)
     head = getattr(model, "head_key", None)
     loaded, skipped, mismatched, unused = {}, {}, [], []
@@ -148,8 +150,30 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     if missing:
         # e.g. torchvision's VGG-16 classifier has Linear fc6/fc7 layers, not LargeFOV's conv ones
         log.info("%d tensors keep their random initialisation: %s", len(missing), _brief(missing))
-        if "fc6.weight" in missing:
-            log.info("fc6/fc7 stay random: converting VGG-16's fully connected layers is not implemented")
+
+
+def vgg_fc_to_largefov(
+    state: dict[str, torch.Tensor], own: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """torchvision's VGG-16 fully connected layers -> DeepLab-LargeFOV's fc6 / fc7, by decimation.
+
+    DeepLab-LargeFOV (Chen et al., ICLR 2015) initializes its 3x3 dilated fc6 and 1x1 fc7 (1,024
+    channels each) from VGG-16's fc6 (4096 x 512x7x7) and fc7 (4096 x 4096) by subsampling
+    (decimation). This reconstruction keeps every 4th output channel (and, for fc7, every 4th input
+    channel, matching fc6's kept outputs) and, for fc6, the kernel taps at rows and columns 0, 3
+    and 6 of the 7x7 grid. VGG's own classifier (classifier.6) is never taken."""
+    w6, w7 = state["classifier.0.weight"], state.get("classifier.3.weight")
+    fc6, fc7 = own["fc6.weight"], own["fc7.weight"]  # (C6, 512, 3, 3), (C7, C6, 1, 1)
+    if w6.shape != (4096, 512 * 7 * 7) or w7 is None or w7.shape != (4096, 4096):
+        return state  # not VGG-16's classifier: load_state reports what does not fit
+    step6, step7 = 4096 // fc6.shape[0], 4096 // fc7.shape[0]
+    out = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+    out["fc6.weight"] = w6.view(4096, 512, 7, 7)[::step6, :, ::3, ::3].contiguous()
+    out["fc6.bias"] = state["classifier.0.bias"][::step6].contiguous()
+    out["fc7.weight"] = w7[::step7, ::step6][:, :, None, None].contiguous()
+    out["fc7.bias"] = state["classifier.3.bias"][::step7].contiguous()
+    log.info("fc6/fc7 from VGG-16's fully connected layers by decimation (DeepLab-LargeFOV's init)")
+    return out
 
 
 def _best_prefix(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str:
