@@ -196,6 +196,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--workers", type=int, default=0, help="also time N worker processes (0: 1 and 2)")
     p.set_defaults(func=lambda a: _call("c3seg.bench:bench_command", a))
+    p = bench.add_parser("train", help="training and inference throughput: model-only vs the real loop")
+    p.add_argument(
+        "--config",
+        default="benchmark",
+        help="whose seg backbone, crop, batch and workers (benchmark, voc, ...)",
+    )
+    p.add_argument(
+        "--backbones", help="comma list instead of the config's (tiny, vgg16-largefov, deeplabv3-resnet50)"
+    )
+    p.add_argument("--crop", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--eval-size", type=int, nargs=2, metavar=("H", "W"), help="inference image size")
+    p.add_argument("--workers", type=int, help="loader workers (default: the config's data.workers)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps (after 3 warm-up steps)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    p.set_defaults(func=lambda a: _call("c3seg.bench_train:bench_train_command", a))
     p = bench.add_parser("crf", help="time the fast and the exact dense CRF (ms an image)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("--repeats", type=int, default=5)

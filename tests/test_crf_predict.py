@@ -65,3 +65,19 @@ def test_bench_crf_times_both_sizes(capsys):
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["crf"]
     assert [r["size"] for r in rows] == ["500x375", "112x112"]
     assert all(r["fast_cpu_ms"] > 0 for r in rows)
+
+
+def test_bench_train_reports_model_and_loop_throughput(capsys):
+    import json
+
+    from c3seg.cli import main
+
+    args = ["bench", "train", "--json", "--steps", "2", "--batch", "4", "--crop", "48", "--workers", "0"]
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train"]
+    assert len(rows) == 1 and rows[0]["backbone"] == "tiny" and rows[0]["device"] == "cpu"
+    for key in ("model_train_img_s", "loop_train_img_s", "infer_img_s"):
+        assert rows[0][key] > 0
+    assert rows[0]["loop_over_model"] == pytest.approx(
+        rows[0]["loop_train_img_s"] / rows[0]["model_train_img_s"], rel=0.01
+    )
