@@ -53,11 +53,23 @@ def _local_crf(
     return F.interpolate(q[None], size=(H, W), mode="bilinear", align_corners=False)[0]
 
 
+def exact_crf_module():  # noqa: ANN201 (pydensecrf has no types)
+    """pydensecrf's densecrf module and unary_from_softmax, or a clear error naming the package."""
+    try:
+        import pydensecrf.densecrf as dcrf
+        from pydensecrf.utils import unary_from_softmax
+    except ImportError:
+        raise ValueError(
+            "the exact dense CRF needs pydensecrf2 (a C++ extension, builds with g++): "
+            "pip install 'c3seg[crf]', or use the fast PyTorch CRF (evaluate.crf=fast, --crf fast)"
+        ) from None
+    return dcrf, unary_from_softmax
+
+
 def dense_crf(image: np.ndarray, prob: np.ndarray, iters: int = 10, exact: bool = False) -> np.ndarray:
     """image (H, W, 3) uint8, prob (C, H, W) float -> refined prob (C, H, W) float32."""
     if exact:
-        import pydensecrf.densecrf as dcrf
-        from pydensecrf.utils import unary_from_softmax
+        dcrf, unary_from_softmax = exact_crf_module()
 
         C, H, W = prob.shape
         d = dcrf.DenseCRF2D(W, H, C)

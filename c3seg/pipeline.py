@@ -99,6 +99,15 @@ def check_methods(cfg: Config) -> None:
     unknown = [m for m in cfg.methods if m not in REPORT_ORDER]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r} in methods; choose from {', '.join(REPORT_ORDER)}")
+    unknown = [m for m in cfg.evaluate.crf_methods if m not in REPORT_ORDER]
+    if unknown:
+        raise ValueError(
+            f"unknown method {unknown[0]!r} in evaluate.crf_methods; choose from {', '.join(REPORT_ORDER)}"
+        )
+    if cfg.evaluate.crf_methods and cfg.evaluate.crf == "exact":
+        from c3seg.crf import exact_crf_module
+
+        exact_crf_module()  # fails now, not after hours of training, when pydensecrf2 is missing
 
 
 @contextmanager

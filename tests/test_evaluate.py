@@ -105,3 +105,21 @@ def test_crf_rows_in_the_report(quick_run, tmp_path):
     assert main(["evaluate", "--out", str(copy), "evaluate.crf=exact", "evaluate.crf_methods=[pnet]"]) == 0
     report = json.loads((copy / "report.json").read_text())
     assert report["methods"]["pnet+crf"]["crf"] == "exact"
+
+
+def test_missing_exact_crf_fails_before_any_work(monkeypatch):
+    import sys
+
+    import pytest
+
+    from c3seg.config import load_config
+    from c3seg.pipeline import check_methods
+
+    monkeypatch.setitem(sys.modules, "pydensecrf", None)  # as if pydensecrf2 were not installed
+    monkeypatch.setitem(sys.modules, "pydensecrf.densecrf", None)
+    cfg = load_config("tiny", ["evaluate.crf_methods=[pnet]", "evaluate.crf=exact"])
+    with pytest.raises(ValueError, match=r"pip install 'c3seg\[crf\]'"):
+        check_methods(cfg)
+    with pytest.raises(ValueError, match="unknown method 'pnet2' in evaluate.crf_methods"):
+        check_methods(load_config("tiny", ["evaluate.crf_methods=[pnet2]"]))
+    check_methods(load_config("tiny", ["evaluate.crf_methods=[pnet]", "evaluate.crf=fast"]))
