@@ -254,3 +254,40 @@ def images_per_epoch(loader: DataLoader) -> int:
     if isinstance(sampler, Sized):
         return len(sampler)
     return len(loader) * (loader.batch_size or 1)
+
+
+def begin(
+    run: Run, stage: str, model: nn.Module, opt: torch.optim.Optimizer
+) -> tuple[dict[str, Any] | None, int, JsonlLog]:
+    """Start or resume a training stage: (its saved state or None, the first epoch to run, its
+    log). The shared opening of every training loop; the loop itself stays in its stage."""
+    state = resume_state(run.state(stage))
+    start = restore(state, model, opt)
+    return state, start, JsonlLog(run.train_log(stage), fresh=state is None)
+
+
+def epoch_batches(
+    loader: DataLoader,
+    opt: torch.optim.Optimizer,
+    tc: TrainConfig,
+    epoch: int,
+    seed: int,
+    device: torch.device,
+    desc: str,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One epoch's (images, targets, indices) on the device, in the epoch's seeded order, with the
+    poly learning rate of each step set before it is yielded."""
+    start_epoch(loader, seed, epoch)
+    total = tc.epochs * len(loader)
+    for it, (images, targets, idx) in enumerate(progress(loader, images_per_epoch(loader), desc)):
+        set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
+        yield images.to(device, non_blocking=True), targets.to(device, non_blocking=True), idx
+
+
+def finish(run: Run, stage: str, final: Path, checkpoint: dict[str, Any]) -> Path:
+    """End a training stage: the main process writes its checkpoint and drops the resume state."""
+    if dist.is_main():
+        save_checkpoint(final, checkpoint)
+        run.state(stage).unlink(missing_ok=True)
+    dist.barrier()
+    return final

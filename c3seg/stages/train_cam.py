@@ -28,27 +28,21 @@ from c3seg.data.torchdata import LabelSet
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import pool_scores
-from c3seg.io import save_checkpoint
 from c3seg.models import build_model
 from c3seg.run import Run
 from c3seg.splits import SplitSet, holdout
 from c3seg.train_utils import (
-    JsonlLog,
     autocast,
+    begin,
     checkpoint_dict,
-    images_per_epoch,
+    epoch_batches,
+    finish,
     make_loader,
     make_optimizer,
-    poly_lr,
     prepare,
     pretrained_weights,
-    progress,
-    restore,
-    resume_state,
     save_state,
     seed_everything,
-    set_lr,
-    start_epoch,
     unwrap,
 )
 
@@ -80,10 +74,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, k, pretrained_weights(tc, run)), device)
     opt = make_optimizer(model, tc)
-    state = resume_state(run.state(STAGE))
-    start = restore(state, model, opt)
-    tlog = JsonlLog(run.train_log(STAGE), fresh=state is None)
-    total = tc.epochs * len(loader)
+    state, start, tlog = begin(run, STAGE, model, opt)
     log.info(
         "cam: %d training images (strong and weak, labels only), %d held out, %d classes, %d epochs on %s",
         len(ds),
@@ -94,13 +85,9 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     )
     for epoch in range(start, tc.epochs):
         model.train()
-        start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
-        for it, (images, targets, _) in enumerate(
-            progress(loader, images_per_epoch(loader), f"cam {epoch + 1}/{tc.epochs}")
-        ):
-            set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
-            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+        desc = f"cam {epoch + 1}/{tc.epochs}"
+        for images, targets, _ in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
             with autocast(device, tc.amp):
                 maps = model(images)  # (B, C-1, h, w): the class activation maps before pooling
             logits = pool_scores(maps.float(), tc.pool)  # (B, C-1): image-level logits
@@ -121,8 +108,4 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         save_state(
             run.state(STAGE), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
         )
-    if dist.is_main():
-        save_checkpoint(final, checkpoint_dict(model, tc.backbone, k))
-        run.state(STAGE).unlink(missing_ok=True)
-    dist.barrier()
-    return final
+    return finish(run, STAGE, final, checkpoint_dict(model, tc.backbone, k))

@@ -35,28 +35,22 @@ from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import SegData
 from c3seg.infer import foreground_prob
-from c3seg.io import save_checkpoint
 from c3seg.models import build_model
 from c3seg.models.common import upsample
 from c3seg.run import Run
 from c3seg.splits import SplitSet, assert_no_weak_masks, holdout, partition, training_pairs
 from c3seg.train_utils import (
-    JsonlLog,
     autocast,
+    begin,
     checkpoint_dict,
-    images_per_epoch,
+    epoch_batches,
+    finish,
     make_loader,
     make_optimizer,
-    poly_lr,
     prepare,
     pretrained_weights,
-    progress,
-    restore,
-    resume_state,
     save_state,
     seed_everything,
-    set_lr,
-    start_epoch,
     unwrap,
 )
 
@@ -161,12 +155,9 @@ def fit_lnet(
     model = prepare(model, device)
     opt = make_optimizer(model, tc)
     best_iou, best_model, best_epoch = -1.0, None, -1
-    state = resume_state(run.state(stage))
-    start = restore(state, model, opt)
+    state, start, tlog = begin(run, stage, model, opt)
     if state is not None:
         best_iou, best_model, best_epoch = state["best_iou"], state["best_model"], state["best_epoch"]
-    tlog = JsonlLog(run.train_log(stage), fresh=state is None)
-    total = tc.epochs * len(loader)
     log.info(
         "%s: %d images, %d held out, %d epochs on %s",
         stage,
@@ -177,13 +168,9 @@ def fit_lnet(
     )
     for epoch in range(start, tc.epochs):
         model.train()
-        start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
-        for it, (images, masks, _) in enumerate(
-            progress(loader, images_per_epoch(loader), f"{stage} {epoch + 1}/{tc.epochs}")
-        ):
-            set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
-            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+        desc = f"{stage} {epoch + 1}/{tc.epochs}"
+        for images, masks, _ in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
             with autocast(device, tc.amp):
                 logits = upsample(model(images), masks.shape[-2:])  # (B, 1, H, W)
             loss = lnet_loss(logits.float(), masks)
@@ -213,14 +200,7 @@ def fit_lnet(
             best_model=best_model,
             best_epoch=best_epoch,
         )
-    final = run.checkpoint(stage)
-    if dist.is_main():
-        if best_model is not None:
-            unwrap(model).load_state_dict(best_model)
-        save_checkpoint(
-            final,
-            checkpoint_dict(model, tc.backbone, 1, epoch=best_epoch, holdout_fg_iou=best_iou),
-        )
-        run.state(stage).unlink(missing_ok=True)
-    dist.barrier()
-    return final
+    if best_model is not None:
+        unwrap(model).load_state_dict(best_model)
+    ck = checkpoint_dict(model, tc.backbone, 1, epoch=best_epoch, holdout_fg_iou=best_iou)
+    return finish(run, stage, run.checkpoint(stage), ck)

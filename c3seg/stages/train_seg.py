@@ -32,29 +32,24 @@ from c3seg.config import Config
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
 from c3seg.data.types import SegData
-from c3seg.io import read_label, save_checkpoint
+from c3seg.io import read_label
 from c3seg.methods import METHODS, method_pairs
 from c3seg.models import build_model
 from c3seg.models.common import upsample
 from c3seg.run import Run
 from c3seg.splits import SplitSet
 from c3seg.train_utils import (
-    JsonlLog,
     autocast,
+    begin,
     checkpoint_dict,
-    images_per_epoch,
+    epoch_batches,
+    finish,
     make_loader,
     make_optimizer,
-    poly_lr,
     prepare,
     pretrained_weights,
-    progress,
-    restore,
-    resume_state,
     save_state,
     seed_everything,
-    set_lr,
-    start_epoch,
     unwrap,
 )
 
@@ -119,20 +114,13 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device)
     opt = make_optimizer(model, tc)
-    state = resume_state(run.state(stage))
-    start = restore(state, model, opt)
-    tlog = JsonlLog(run.train_log(stage), fresh=state is None)
-    total = tc.epochs * len(loader)
+    state, start, tlog = begin(run, stage, model, opt)
     log.info("%s: %d training images, %d epochs on %s", method, len(ds), tc.epochs, device)
     for epoch in range(start, tc.epochs):
         model.train()
-        start_epoch(loader, cfg.seed, epoch)
         t0, losses = time.time(), []
-        for it, (images, masks, idx) in enumerate(
-            progress(loader, images_per_epoch(loader), f"{method} {epoch + 1}/{tc.epochs}")
-        ):
-            set_lr(opt, poly_lr(tc.lr, epoch * len(loader) + it, total))
-            images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
+        desc = f"{method} {epoch + 1}/{tc.epochs}"
+        for images, masks, idx in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
             with autocast(device, tc.amp):
                 logits = upsample(model(images), masks.shape[-2:]).float()  # (B, C, H, W)
             loss = F.cross_entropy(logits, masks, weight=weight, ignore_index=255)
@@ -146,14 +134,8 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
         save_state(
             run.state(stage), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
         )
-    if dist.is_main():
-        save_checkpoint(
-            final,
-            checkpoint_dict(model, tc.backbone, data.num_classes, method=method, classes=list(data.classes)),
-        )
-        run.state(stage).unlink(missing_ok=True)
-    dist.barrier()
-    return final
+    ck = checkpoint_dict(model, tc.backbone, data.num_classes, method=method, classes=list(data.classes))
+    return finish(run, stage, final, ck)
 
 
 def train_seg_methods(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
