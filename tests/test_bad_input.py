@@ -180,3 +180,17 @@ def test_fuzzed_dataset_files_fail_clearly(tmp_path: Path) -> None:
             text = str(e)
             assert victim.name in text or str(victim) in text or victim.parent.name in text, (victim, text)
     assert tries >= 20 and failures > 0
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("seg.epochs=abc", "seg.epochs='abc': expected int"),
+        ("seg.amp=maybe", "seg.amp='maybe': expected bool"),
+        ("labels.scales=[1,x]", r"labels.scales='\[1,x\]': expected a list of float"),
+        ("evaluate.crf=dense", "evaluate.crf='dense': choose fast or exact"),
+    ],
+)
+def test_settings_of_the_wrong_type_name_themselves(override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_config("tiny", [override])
