@@ -194,3 +194,24 @@ def test_fuzzed_dataset_files_fail_clearly(tmp_path: Path) -> None:
 def test_settings_of_the_wrong_type_name_themselves(override: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_config("tiny", [override])
+
+
+def test_mask_of_the_wrong_size_names_both_files(tmp_path: Path) -> None:
+    from c3seg.data.torchdata import PairSet
+    from c3seg.data.transforms import eval_transform
+    from c3seg.io import write_label_png
+
+    root = _folder(tmp_path)
+    write_label_png(root / "SegmentationClass" / "a.png", np.zeros((7, 9), np.uint8))
+    data = _load(root)
+    a = next(s for s in data.train if s.id == "a")
+    with pytest.raises(ValueError, match=r"mask .*a.png is \(7, 9\) but image .*a.jpg is"):
+        PairSet([(a.image, a.mask)], eval_transform())[0]
+
+
+def test_labels_csv_ids_in_no_list_are_skipped_with_a_count(tmp_path: Path, caplog) -> None:
+    root = _folder(tmp_path)
+    (root / "labels.csv").write_text("id,labels\nb,dog bird\nc,cat;dog\nghost,cat\nghost2,dog\n")
+    data = _load(root)
+    assert {s.id for s in data.train} == {"a", "b", "c"}
+    assert "labels.csv: 2 ids are in no image list and were skipped (e.g. ghost, ghost2)" in caplog.text

@@ -98,6 +98,15 @@ def list_folder(path: str | Path, cfg: DataConfig | None = None) -> Listing:
             else:
                 items.append(Item(i, _image(root, i), mask))
         listing.lists[which] = items
+    listed = {it.id for items in listing.lists.values() for it in items}
+    unlisted = sorted(set(csv_labels) - listed)
+    if unlisted:
+        log.warning(
+            "labels.csv: %d ids are in no image list and were skipped (e.g. %s); list them in "
+            "ImageSets/Segmentation/train.txt to use them",
+            len(unlisted),
+            ", ".join(unlisted[:3]),
+        )
     return listing
 
 
