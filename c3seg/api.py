@@ -26,6 +26,7 @@ from torch import nn
 
 from c3seg.crf import dense_crf
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
+from c3seg.distributed import local_device
 from c3seg.infer import foreground_prob, segment
 from c3seg.run import Run
 
@@ -60,9 +61,7 @@ class ModelInfo:
 
 
 def _as_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    device = local_device(str(device))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device} asked for, but this PyTorch sees no CUDA GPU; use --device cpu")
     return device

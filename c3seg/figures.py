@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from c3seg.data.transforms import normalize
+from c3seg.api import ModelInfo, Segmenter
 from c3seg.data.types import Sample
-from c3seg.infer import segment
 from c3seg.io import read_image, read_label
 from c3seg.maps import network_maps
 from c3seg.plots import panel_grid
@@ -57,7 +56,6 @@ def weak_val_images(val: Sequence[Sample], weak_ids: Sequence[int], n: int) -> l
     return out
 
 
-@torch.no_grad()
 def write_fig6(
     run: Run, samples: Sequence[Sample], methods: Sequence[str], classes: Sequence[str], device: torch.device
 ) -> Path:
@@ -66,14 +64,7 @@ def write_fig6(
     preds: dict[str, list[np.ndarray]] = {}
     for m in methods:
         net = load_model(run.checkpoint(run.seg_stage(m)), device, expect_channels=len(classes))
-        preds[m] = [
-            segment(net, normalize(torch.from_numpy(im).permute(2, 0, 1)[None].to(device)))[0]
-            .argmax(0)
-            .cpu()
-            .numpy()
-            .astype(np.uint8)
-            for im in images
-        ]
+        preds[m] = Segmenter(net, ModelInfo(classes=list(classes)), device=device).predict_batch(images)
     rows = []
     for i, s in enumerate(samples):
         row = [(images[i], "image"), *[(preds[m][i], m) for m in methods]]

@@ -37,6 +37,12 @@ def voc_palette(n: int = 256) -> list[int]:
 
 
 VOC_PALETTE = voc_palette()
+_PALETTE_RGB = np.asarray(VOC_PALETTE, dtype=np.uint8).reshape(-1, 3)
+
+
+def colorize(label: np.ndarray) -> np.ndarray:
+    """(H, W) class indices -> (H, W, 3) uint8 in the VOC palette (what the label PNGs show)."""
+    return _PALETTE_RGB[label]
 
 
 def _umask() -> int:

@@ -21,15 +21,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from c3seg.io import VOC_PALETTE, atomic_path
+from c3seg.io import VOC_PALETTE, atomic_path, colorize
 
 PANEL = 1.9  # inches per image panel
-
-
-def colorize(label: np.ndarray) -> np.ndarray:
-    """(H, W) class indices -> (H, W, 3) uint8 with the VOC palette (255 = void, white-ish)."""
-    palette = np.asarray(VOC_PALETTE, dtype=np.uint8).reshape(-1, 3)
-    return palette[label]
 
 
 def _legend(classes: Sequence[str], present: set[int]) -> list[Patch]:

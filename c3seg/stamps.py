@@ -20,6 +20,7 @@ an older c3seg) keeps its outputs and gets a record as they are.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import shutil
@@ -192,6 +193,7 @@ def _plain(v: Any) -> Any:
     return json.loads(json.dumps(v))
 
 
+@functools.cache
 def _defaults() -> dict[str, Any]:
     """Every setting's default as `section.key` (the paths of unit keys), JSON-plain. New settings
     come with defaults that keep the old behaviour, so a record written before a setting existed

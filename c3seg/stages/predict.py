@@ -20,18 +20,17 @@ import numpy as np
 from tqdm import tqdm
 
 from c3seg.api import Segmenter, load
-from c3seg.io import VOC_PALETTE, read_image, write_image, write_label_png
+from c3seg.io import colorize, read_image, write_image, write_label_png
 
 log = logging.getLogger(__name__)
 
-_PALETTE = np.array(VOC_PALETTE, np.uint8).reshape(-1, 3)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 FOREGROUND = "lnet-foreground"
 
 
 def overlay(image: np.ndarray, label: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend the label colours over the image (background left as is)."""
-    colour = _PALETTE[label]
+    colour = colorize(label)
     fg = (label > 0)[..., None]
     return np.where(fg, (1 - alpha) * image + alpha * colour, image).astype(np.uint8)
 
@@ -122,11 +121,10 @@ def predict_files(
 
 def predict_command(args: argparse.Namespace) -> int:
     images = expand_inputs(args.images)
-    method = "pnet" if args.method == FOREGROUND else args.method
     if args.method == FOREGROUND:
         seg = load(args.run, method=_any_method(args.run), device=args.device)
     else:
-        seg = load(args.run, method=method, device=args.device, lnet=False)
+        seg = load(args.run, method=args.method, device=args.device, lnet=False)
     failed = predict_files(seg, images, args.out, args.method, args.crf, args.batch_size, args.overlay)
     log.info("%d of %d images predicted into %s", len(images) - len(failed), len(images), args.out)
     if failed:
