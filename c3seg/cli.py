@@ -9,6 +9,8 @@ c3seg status RUN
 c3seg data check DATASET [--split FILE]
 c3seg data download voc|sbd --root DIR
 c3seg bench diffusion [--json]
+c3seg bench train [--config voc] [--json]
+c3seg bench pipeline [--config voc] [--train N --val N --epochs E] [--json] [key=value ...]
 """
 
 from __future__ import annotations
@@ -213,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.set_defaults(func=lambda a: _call("c3seg.bench_train:bench_train_command", a))
+    p = bench.add_parser(
+        "pipeline", help="every stage of a config scaled down and timed, extrapolated to VOC's size"
+    )
+    p.add_argument("--config", default="voc", help="a built-in config name or a YAML file (default voc)")
+    p.add_argument("--train", type=int, default=40, help="generated training images of the scaled run")
+    p.add_argument("--val", type=int, default=10, help="generated val images of the scaled run")
+    p.add_argument("--size", type=int, default=432, help="their side (432² ≈ VOC's 500×375 pixels)")
+    p.add_argument("--epochs", type=int, default=2, help="epochs of every network in the scaled run")
+    p.add_argument("--full-train", type=int, default=10_582, help="training images to extrapolate to")
+    p.add_argument("--full-val", type=int, default=1_449, help="val images to extrapolate to")
+    p.add_argument("--out", type=Path, help="keep the scaled run here (default: a temporary folder)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
+    p.add_argument("overrides", nargs="*", help="key=value settings, e.g. device=cuda labels.workers=16")
+    p.set_defaults(func=lambda a: _call("c3seg.bench_pipeline:bench_pipeline_command", a))
     p = bench.add_parser("crf", help="time the fast and the exact dense CRF (ms an image)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("--repeats", type=int, default=5)

@@ -13,6 +13,7 @@ import argparse
 import fcntl
 import logging
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from c3seg import stamps
 from c3seg.config import Config, save_config
 from c3seg.data.load import load_dataset
 from c3seg.data.types import SegData
+from c3seg.io import read_json, write_json
 from c3seg.methods import METHODS, REPORT_ORDER, STAGE_NAMES
 from c3seg.run import Run
 from c3seg.splits import SplitSet, load_split
@@ -170,7 +172,9 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
                 continue
             log.info("== %s ==", name)
             if name == "evaluate":  # no record: it re-checks each method's checkpoint itself
+                t0 = time.perf_counter()
                 stage_fn(name)(cfg, run, data, split)
+                record_seconds(run, name, time.perf_counter() - t0)
             else:
                 for unit in stamps.units(name, cfg):
                     run_unit(unit, cfg, run, data, split, listing)
@@ -232,10 +236,30 @@ def run_unit(unit: str, cfg: Config, run: Run, data: SegData, split: SplitSet, l
         log.info("%s: outputs from an older c3seg without a record of their settings; kept as they are", unit)
     if dist.is_main():
         stamps.write_stamp(run, unit, want, "running")
+    t0 = time.perf_counter()
     unit_fn(unit)(cfg, run, data, split)
     dist.barrier()
+    record_seconds(run, unit, time.perf_counter() - t0, resumed=record is not None and not why)
     if dist.is_main():
         stamps.write_stamp(run, unit, want, "done", stamps.result_of(unit, run))
+
+
+def record_seconds(run: Run, unit: str, seconds: float, resumed: bool = False) -> None:
+    """Note in RUN/timings.json how long a unit took (its wall time in this process; a resumed
+    unit is marked, since its time leaves out the part done before). Units skipped as up to date
+    keep the time of their making."""
+    if not dist.is_main():
+        return
+    times = read_json(run.timings) if run.timings.exists() else {}
+    times[unit] = {"seconds": round(seconds, 2), **({"resumed": True} if resumed else {})}
+    write_json(run.timings, times)
+
+
+def unit_seconds(run: Run) -> dict[str, float]:
+    """unit -> wall seconds of its last making, from RUN/timings.json ({} when absent)."""
+    if not run.timings.exists():
+        return {}
+    return {u: float(t["seconds"]) for u, t in read_json(run.timings).items()}
 
 
 @contextmanager
@@ -279,6 +303,11 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
     split = load_split(cfg.data.split, data.classes)
     listing = stamps.listing_fingerprint(data, split)
     rows = []
+    seconds = unit_seconds(run)
+
+    def took(unit: str, detail: str) -> str:
+        return f"{detail} ({_duration(seconds[unit])})".strip() if unit in seconds and detail in ("", "done") else detail
+
     for name in STAGES:
         if not needed(name, cfg):
             why = {"pretrain": "no network has pretrained=pretrain", "self-train": "selftrain.rounds=0"}
@@ -286,11 +315,16 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
             continue
         if name == "evaluate":
             state = "done" if run.report_json.exists() else "missing"
-            rows.append((name, state, "re-checks each method's checkpoint when run"))
+            rows.append((name, state, took(name, "") or "re-checks each method's checkpoint when run"))
             continue
         for unit in stamps.units(name, cfg):
-            rows.append((unit, *stamps.unit_state(unit, cfg, run, listing)))
+            state, detail = stamps.unit_state(unit, cfg, run, listing)
+            rows.append((unit, state, took(unit, detail) if state == "done" else detail))
     return rows
+
+
+def _duration(seconds: float) -> str:
+    return f"took {seconds:.0f} s" if seconds < 600 else f"took {seconds / 60:.1f} min"
 
 
 def status_command(args: argparse.Namespace) -> int:

@@ -127,6 +127,11 @@ class Run:
         return self.root / "report.md"
 
     @property
+    def timings(self) -> Path:
+        """Wall seconds of each unit's last making (c3seg.pipeline.record_seconds)."""
+        return self.root / "timings.json"
+
+    @property
     def lock(self) -> Path:
         return self.root / ".lock"
 

@@ -190,16 +190,18 @@ def map_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], processes: int) ->
 
 
 def generate_benchmark(
-    folder: Path, ntrain: int, nval: int, size: int, seed: int, processes: int = 2
+    folder: Path, ntrain: int, nval: int, size: int, seed: int, processes: int | None = None
 ) -> Path:
     """Write the benchmark into `folder` (which must not exist) and return it.
 
     Files go to a temporary sibling first, renamed onto `folder` only when every image is written.
     Small sets (< 4 chunks) are written in this process; larger ones by a pool of `processes`
     started with 'spawn', so a script that calls this needs the usual `if __name__ == "__main__":`
-    guard.
+    guard. `processes` defaults to the machine's cores (at most 16); the images do not depend on it
+    (each chunk has its own seed).
     """
     start = time.perf_counter()
+    processes = processes or min(os.cpu_count() or 1, 16)
     with partial_folder(Path(folder)) as tmp:
         (tmp / "ImageSets" / "Segmentation").mkdir(parents=True)
         tasks = [
