@@ -105,7 +105,9 @@ def bench_pipeline(
 ) -> dict[str, Any]:
     """Run every stage of `config` scaled down into `out`, then extrapolate (see the module doc)."""
     full_cfg = load_config(config, overrides)
-    cfg = load_config(config, [*overrides, *scaled_overrides(full_cfg, train, val, size, epochs, out / "data")])
+    cfg = load_config(
+        config, [*overrides, *scaled_overrides(full_cfg, train, val, size, epochs, out / "data")]
+    )
     run = Run(out / "run")
     run_stages(cfg, run, list(STAGES), force=True)
     rows = extrapolate(run, full_cfg, train, val, full_train, full_val)
@@ -131,7 +133,9 @@ def table_md(result: dict[str, Any]) -> str:
         "|---|---|---|---|",
     ]
     for r in result["units"]:
-        lines.append(f"| {r['unit']} | {r['measured_s']} | {r['full_s']} ({r['full_s'] / 60:.1f} min) | {r['how']} |")
+        lines.append(
+            f"| {r['unit']} | {r['measured_s']} | {r['full_s']} ({r['full_s'] / 60:.1f} min) | {r['how']} |"
+        )
     lines.append(
         f"| **total** | {result['measured_s']} | {result['full_s']} ({result['full_s'] / 3600:.2f} h) | |"
     )

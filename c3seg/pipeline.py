@@ -306,7 +306,11 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
     seconds = unit_seconds(run)
 
     def took(unit: str, detail: str) -> str:
-        return f"{detail} ({_duration(seconds[unit])})".strip() if unit in seconds and detail in ("", "done") else detail
+        return (
+            f"{detail} ({_duration(seconds[unit])})".strip()
+            if unit in seconds and detail in ("", "done")
+            else detail
+        )
 
     for name in STAGES:
         if not needed(name, cfg):
