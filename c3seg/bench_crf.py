@@ -1,6 +1,7 @@
 """`c3seg bench crf`: milliseconds an image of the two dense CRFs (c3seg.crf), at VOC's size
 (500x375, 21 classes) and at the benchmark's (112x112, 17 classes): the fast PyTorch one and the
-exact one (pydensecrf2, when installed), both on one CPU thread. Medians over --repeats random probability maps; the mIoU each
+exact one (pydensecrf2, when installed), both on one CPU thread, and the fast one on the GPU when
+there is one (as evaluation runs it there). Medians over --repeats random probability maps; the mIoU each
 costs or gains is measured by `evaluate.crf_methods` on a real run (docs/benchmarks.md).
 """
 
@@ -16,7 +17,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from c3seg.crf import dense_crf
+from c3seg.crf import dense_crf, fast_crf
 
 SIZES = ((375, 500, 21), (112, 112, 17))  # (H, W, classes)
 
@@ -48,6 +49,14 @@ def crf_timings(repeats: int = 5) -> list[dict]:
             image, prob = _case(h, w, c, 0)
             row: dict = {"size": f"{w}x{h}", "classes": c}
             row["fast_cpu_ms"] = round(_median_ms(partial(dense_crf, image, prob), repeats), 1)
+            if torch.cuda.is_available():
+                im, pr = torch.from_numpy(image).permute(2, 0, 1).cuda(), torch.from_numpy(prob).cuda()
+
+                def on_gpu(im: torch.Tensor = im, pr: torch.Tensor = pr) -> None:
+                    fast_crf(im, pr)
+                    torch.cuda.synchronize()
+
+                row["fast_cuda_ms"] = round(_median_ms(on_gpu, repeats), 2)
             try:
                 import pydensecrf.densecrf  # noqa: F401
 
@@ -66,11 +75,12 @@ def bench_crf_command(args: argparse.Namespace) -> int:
     print(
         f"dense CRF, 10 mean-field iterations, median of {args.repeats}, 1 CPU thread ({platform.processor() or platform.machine()})"
     )
-    print("| size | classes | fast (PyTorch) ms | exact (pydensecrf2) ms |")
-    print("|---|---|---|---|")
+    print("| size | classes | fast (PyTorch) ms | exact (pydensecrf2) ms | fast on the GPU ms |")
+    print("|---|---|---|---|---|")
     for r in rows:
         exact = "not installed" if r["exact_cpu_ms"] is None else f"{r['exact_cpu_ms']:.1f}"
-        print(f"| {r['size']} | {r['classes']} | {r['fast_cpu_ms']:.1f} | {exact} |")
+        gpu = r.get("fast_cuda_ms", "no GPU")
+        print(f"| {r['size']} | {r['classes']} | {r['fast_cpu_ms']:.1f} | {exact} | {gpu} |")
     if args.json:
         print(json.dumps({"crf": rows}))
     return 0

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from c3seg import distributed as dist
-from c3seg.crf import dense_crf
+from c3seg.crf import dense_crf, fast_crf
 from c3seg.data.torchdata import LabelSet, PairSet
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
 from c3seg.infer import class_scores, segment
@@ -53,7 +53,7 @@ def evaluate_model(
             with autocast(device, amp):
                 prob = segment(model, torch.stack(images).to(device))  # (B, C, H, W)
             if crf != "none":
-                prob = _refine(torch.stack(images), prob.cpu(), crf, timing)
+                prob = _refine(torch.stack(images).to(device), prob, crf, timing)
             cm.update(torch.stack(masks), prob.argmax(1).cpu())
             images.clear()
             masks.clear()
@@ -70,17 +70,21 @@ def evaluate_model(
 
 
 def _refine(images: torch.Tensor, prob: torch.Tensor, crf: str, timing: dict[str, float]) -> torch.Tensor:
-    """Dense-CRF refinement of a batch: normalized images (B, 3, H, W) back to uint8 RGB, then
-    `dense_crf` per image; the time spent is added to timing."""
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    rgb = ((images.float() * std + mean) * 255).round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    """Dense-CRF refinement of a batch: normalized images (B, 3, H, W) back to 0-255 RGB, then
+    the CRF per image: the fast one where the tensors are (the GPU in a GPU run), the exact one
+    (pydensecrf, CPU) on numpy copies. The time spent is added to timing."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
+    rgb = ((images.float() * std + mean) * 255).round().clamp(0, 255)
     t0 = time.perf_counter()
-    out = torch.from_numpy(
-        np.stack(
-            [dense_crf(im, p, exact=crf == "exact") for im, p in zip(rgb, prob.float().numpy(), strict=True)]
+    if crf == "exact":
+        rgb8 = rgb.byte().permute(0, 2, 3, 1).cpu().numpy()
+        probs = prob.float().cpu().numpy()
+        out = torch.from_numpy(
+            np.stack([dense_crf(im, p, exact=True) for im, p in zip(rgb8, probs, strict=True)])
         )
-    )
+    else:
+        out = torch.stack([fast_crf(im, p) for im, p in zip(rgb, prob, strict=True)]).cpu()
     timing["crf_seconds"] = timing.get("crf_seconds", 0.0) + time.perf_counter() - t0
     timing["images"] = timing.get("images", 0.0) + len(rgb)
     return out

@@ -37,7 +37,8 @@ def _local_crf(
         F.interpolate(prob[None], size=(h, w), mode="bilinear", align_corners=False)[0].clamp(min=1e-6)
     )
     r = window // 2
-    dy, dx = torch.meshgrid(torch.arange(-r, r + 1.0), torch.arange(-r, r + 1.0), indexing="ij")
+    steps = torch.arange(-r, r + 1.0, device=prob.device)
+    dy, dx = torch.meshgrid(steps, steps, indexing="ij")
     dist2 = ((dy**2 + dx**2) * scale**2).reshape(-1, 1, 1)  # (K, 1, 1) squared pixel distance
     patches = F.unfold(img[None], window, padding=r).view(3, window * window, h, w)  # (3, K, h, w)
     rgb2 = ((patches - img[:, None]) ** 2).sum(0)  # (K, h, w)
@@ -77,10 +78,15 @@ def dense_crf(image: np.ndarray, prob: np.ndarray, iters: int = 10, exact: bool 
         d.addPairwiseGaussian(sxy=1, compat=3)
         d.addPairwiseBilateral(sxy=67, srgb=3, rgbim=np.ascontiguousarray(image), compat=4)
         return np.array(d.inference(iters), np.float32).reshape(C, H, W)
-    img = torch.from_numpy(image).permute(2, 0, 1).float()
-    out = _local_crf(
-        img,
-        torch.from_numpy(prob).float(),
+    return fast_crf(torch.from_numpy(image).permute(2, 0, 1), torch.from_numpy(prob), iters).numpy()
+
+
+def fast_crf(image: torch.Tensor, prob: torch.Tensor, iters: int = 10) -> torch.Tensor:
+    """The fast CRF on the tensors' own device (a GPU's in evaluation: no copy to the CPU):
+    image (3, H, W) 0-255 (any dtype), prob (C, H, W) -> refined prob (C, H, W) float32."""
+    return _local_crf(
+        image.float(),
+        prob.float(),
         iters,
         window=11,
         scale=4,
@@ -90,4 +96,3 @@ def dense_crf(image: np.ndarray, prob: np.ndarray, iters: int = 10, exact: bool 
         srgb=13.0,
         w_b=4.0,
     )
-    return out.numpy()
