@@ -1,21 +1,24 @@
 """`c3seg bench pipeline`: what a whole run of a config costs at full scale (VOC: 10,582 training
 and 1,449 val images), from a scaled-down run of every stage that is measured, not assumed.
 
-The scaled-down run uses the config's networks, crop, batch sizes, workers, methods, CRF and
+The scaled-down runs use the config's networks, crop, batch sizes, workers, methods, CRF and
 device on a generated benchmark of `--train` training and `--val` val images of side `--size`
 (432² = 186,624 pixels ≈ VOC's typical 500×375 = 187,500), with `--epochs` epochs of every
 network (no pretrained weights are loaded: a download is not what is timed, and the cost of a step
 does not depend on the starting weights; self-training is off, as in the VOC config). Each unit's
-wall time comes from RUN/timings.json and its epochs' times from its log.jsonl. Extrapolated to
-`--full-train` / `--full-val` images and the config's own epochs:
+wall time comes from RUN/timings.json and its epochs' times from its log.jsonl.
 
-  a training unit   overhead + (seconds of its last epoch) x (full / scaled training images) x
-                    (the config's epochs), where overhead = unit seconds - the sum of its epoch
-                    seconds (model building, checkpoint choice, saving: kept as measured). The last
-                    epoch is the steady one: the first also pays the loader's start.
-  make-labels       seconds x full / scaled training images (linear, setup included: a slight
-                    over-estimate); the strong / weak share of the images is the generated split's
-  evaluate          seconds x full / scaled val images (every method, and the CRF rows)
+With two or more sizes (`--train 300,600 --val 40,80`), each cost is fitted as a line, fixed cost
++ cost per image, and read at `--full-train` / `--full-val` images; with one size it is taken as
+proportional to the images (which multiplies fixed costs too: an over-estimate). So
+
+  a training unit   overhead + (seconds of its last epoch, at the full image count) x (the
+                    config's epochs); overhead = unit seconds - the sum of its epoch seconds
+                    (model building, checkpoint choice, saving). The last epoch is the steady one:
+                    the first also pays cuDNN's autotuning.
+  make-labels       its seconds at the full training images (calibration and label-quality
+                    checks included); the strong / weak share of the images is the generated split's
+  evaluate          its seconds at the full val images (every method, and the CRF rows)
 
 What is measured and what is extrapolated are both printed; the docs say which is which.
 """
@@ -72,23 +75,55 @@ def _full_epochs(cfg: Config, unit: str, phase: str | None) -> int:
     return {"train-lnet": cfg.lnet, "train-cam": cfg.cam}.get(unit, cfg.seg).epochs
 
 
+def _at(points: list[tuple[float, float]], x: float) -> float:
+    """y at x: proportional to x from one point (y/x0 * x); from two or more, the least-squares
+    line through them (fixed cost + cost per image), its slope kept >= 0."""
+    if len(points) == 1:
+        ((x0, y0),) = points
+        return y0 * x / x0
+    xs, ys = zip(*points, strict=True)
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = max(0.0, sum((a - mx) * (b - my) for a, b in points) / sum((a - mx) ** 2 for a in xs))
+    return my + slope * (x - mx)
+
+
 def extrapolate(
-    run: Run, full_cfg: Config, train: int, val: int, full_train: int, full_val: int
+    runs: list[tuple[Run, int, int]], full_cfg: Config, full_train: int, full_val: int
 ) -> list[dict[str, Any]]:
-    """One row per unit: measured seconds, and the estimate at full scale (see the module doc)."""
+    """One row per unit: seconds measured in each scaled run (Run, train images, val images),
+    and the estimate at full scale (see the module doc)."""
     rows = []
-    for unit, seconds in unit_seconds(run).items():
-        epochs = _epoch_rows(run, unit)
-        if epochs:
-            estimate = seconds - sum(r["seconds"] for r in epochs)  # overhead, kept as measured
-            for phase in sorted({r.get("phase") for r in epochs}, key=str):
-                last = [r for r in epochs if r.get("phase") == phase][-1]["seconds"]
-                estimate += last * full_train / train * _full_epochs(full_cfg, unit, phase)
-            how = "overhead + last epoch x images x epochs"
+    for unit in unit_seconds(runs[0][0]):
+        measured = [unit_seconds(run).get(unit) for run, _, _ in runs]
+        if any(m is None for m in measured):
+            continue
+        seconds = [float(m) for m in measured if m is not None]
+        logs = [_epoch_rows(run, unit) for run, _, _ in runs]
+        if all(logs):
+            overhead = [t - sum(r["seconds"] for r in log) for t, log in zip(seconds, logs, strict=True)]
+            estimate = max(
+                0.0, _at([(n, o) for (_, n, _), o in zip(runs, overhead, strict=True)], full_train)
+            )
+            for phase in sorted({r.get("phase") for r in logs[0]}, key=str):
+                last = [
+                    (n, [r for r in log if r.get("phase") == phase][-1]["seconds"])
+                    for (_, n, _), log in zip(runs, logs, strict=True)
+                ]
+                estimate += _at(last, full_train) * _full_epochs(full_cfg, unit, phase)
+            how = "overhead + last epoch's seconds at full size x epochs"
         else:
-            scale = full_val / val if unit == "evaluate" else full_train / train
-            estimate, how = seconds * scale, f"linear in {'val' if unit == 'evaluate' else 'train'} images"
-        rows.append({"unit": unit, "measured_s": round(seconds, 1), "full_s": round(estimate, 1), "how": how})
+            on_val = unit == "evaluate"
+            points = [(v if on_val else n, t) for (_, n, v), t in zip(runs, seconds, strict=True)]
+            estimate = _at(points, full_val if on_val else full_train)
+            how = f"seconds at full {'val' if on_val else 'train'} size"
+        rows.append(
+            {
+                "unit": unit,
+                "measured_s": [round(t, 1) for t in seconds],
+                "full_s": round(estimate, 1),
+                "how": how,
+            }
+        )
     return rows
 
 
@@ -96,57 +131,80 @@ def bench_pipeline(
     config: str,
     overrides: list[str],
     out: Path,
-    train: int,
-    val: int,
+    sizes: list[tuple[int, int]],
     size: int,
     epochs: int,
     full_train: int = VOC_TRAIN,
     full_val: int = VOC_VAL,
 ) -> dict[str, Any]:
-    """Run every stage of `config` scaled down into `out`, then extrapolate (see the module doc)."""
+    """Run every stage of `config` scaled down to each (train, val) of `sizes` into out/run-<train>,
+    then extrapolate (see the module doc)."""
     full_cfg = load_config(config, overrides)
-    cfg = load_config(
-        config, [*overrides, *scaled_overrides(full_cfg, train, val, size, epochs, out / "data")]
-    )
-    run = Run(out / "run")
-    run_stages(cfg, run, list(STAGES), force=True)
-    rows = extrapolate(run, full_cfg, train, val, full_train, full_val)
+    taken = [out / f"run-{t}" for t, _ in sizes if (out / f"run-{t}").exists()]
+    if taken:
+        raise ValueError(
+            f"{taken[0]} exists: bench pipeline times every stage from scratch, so give an --out "
+            "without run folders in it (or none: a temporary folder)"
+        )
+    runs = []
+    for train, val in sizes:
+        scaled = scaled_overrides(full_cfg, train, val, size, epochs, out / "data")
+        cfg = load_config(config, [*overrides, *scaled])
+        run = Run(out / f"run-{train}")
+        run_stages(cfg, run, list(STAGES), force=True)
+        runs.append((run, train, val))
+    rows = extrapolate(runs, full_cfg, full_train, full_val)
     return {
         "config": config,
-        "device": str(local_device(cfg.device)),
-        "scaled": {"train": train, "val": val, "size": size, "epochs": epochs},
+        "device": str(local_device(full_cfg.device)),
+        "scaled": {"sizes": [list(s) for s in sizes], "size": size, "epochs": epochs},
         "full": {"train": full_train, "val": full_val},
         "units": rows,
-        "measured_s": round(sum(r["measured_s"] for r in rows), 1),
+        "measured_s": [round(sum(r["measured_s"][i] for r in rows), 1) for i in range(len(sizes))],
         "full_s": round(sum(r["full_s"] for r in rows), 1),
     }
 
 
 def table_md(result: dict[str, Any]) -> str:
     s, f = result["scaled"], result["full"]
+    runs = " and ".join(f"{t} + {v}" for t, v in s["sizes"])
     lines = [
-        f"{result['config']} on {result['device']}: measured on {s['train']} + {s['val']} generated "
-        f"images of {s['size']}², {s['epochs']} epoch(s) a network; extrapolated to {f['train']} + {f['val']} "
-        "images and the config's epochs",
+        f"{result['config']} on {result['device']}: measured on {runs} generated images of {s['size']}², "
+        f"{s['epochs']} epoch(s) a network; extrapolated to {f['train']} + {f['val']} images and the "
+        "config's epochs",
         "",
-        "| unit | measured s | extrapolated s (full) | how |",
+        f"| unit | measured s ({runs}) | extrapolated s (full) | how |",
         "|---|---|---|---|",
     ]
     for r in result["units"]:
-        lines.append(
-            f"| {r['unit']} | {r['measured_s']} | {r['full_s']} ({r['full_s'] / 60:.1f} min) | {r['how']} |"
-        )
-    lines.append(
-        f"| **total** | {result['measured_s']} | {result['full_s']} ({result['full_s'] / 3600:.2f} h) | |"
-    )
+        m = " / ".join(str(t) for t in r["measured_s"])
+        lines.append(f"| {r['unit']} | {m} | {r['full_s']} ({r['full_s'] / 60:.1f} min) | {r['how']} |")
+    total = " / ".join(str(t) for t in result["measured_s"])
+    lines.append(f"| **total** | {total} | {result['full_s']} ({result['full_s'] / 3600:.2f} h) | |")
     return "\n".join(lines) + "\n"
 
 
+def _counts(text: str, flag: str) -> list[int]:
+    try:
+        counts = [int(t) for t in str(text).split(",") if t.strip()]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise ValueError(f"{flag} {text!r}: give an image count, or several separated by commas (300,600)")
+    return counts
+
+
 def bench_pipeline_command(args: argparse.Namespace) -> int:
+    trains, vals = _counts(args.train, "--train"), _counts(args.val, "--val")
+    if len(trains) != len(vals):
+        raise ValueError(
+            f"--train {args.train} and --val {args.val}: give as many val counts as train counts"
+        )
+
     def go(out: Path) -> dict[str, Any]:
         return bench_pipeline(
-            args.config, list(args.overrides), out, args.train, args.val, args.size, args.epochs,
-            args.full_train, args.full_val,
+            args.config, list(args.overrides), out, list(zip(trains, vals, strict=True)), args.size,
+            args.epochs, args.full_train, args.full_val,
         )  # fmt: skip
 
     if args.out:

@@ -10,7 +10,7 @@ c3seg data check DATASET [--split FILE]
 c3seg data download voc|sbd --root DIR
 c3seg bench diffusion [--json]
 c3seg bench train [--config voc] [--json]
-c3seg bench pipeline [--config voc] [--train N --val N --epochs E] [--json] [key=value ...]
+c3seg bench pipeline [--config voc] [--train N,M --val N,M --epochs E] [--json] [key=value ...]
 """
 
 from __future__ import annotations
@@ -219,8 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
         "pipeline", help="every stage of a config scaled down and timed, extrapolated to VOC's size"
     )
     p.add_argument("--config", default="voc", help="a built-in config name or a YAML file (default voc)")
-    p.add_argument("--train", type=int, default=40, help="generated training images of the scaled run")
-    p.add_argument("--val", type=int, default=10, help="generated val images of the scaled run")
+    p.add_argument(
+        "--train",
+        default="20,40",
+        help="generated training images of each scaled run (two or more: a line is fitted)",
+    )
+    p.add_argument("--val", default="5,10", help="generated val images of each scaled run")
     p.add_argument("--size", type=int, default=432, help="their side (432² ≈ VOC's 500×375 pixels)")
     p.add_argument("--epochs", type=int, default=2, help="epochs of every network in the scaled run")
     p.add_argument("--full-train", type=int, default=10_582, help="training images to extrapolate to")

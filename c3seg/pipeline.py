@@ -247,7 +247,7 @@ def run_unit(unit: str, cfg: Config, run: Run, data: SegData, split: SplitSet, l
 def record_seconds(run: Run, unit: str, seconds: float, resumed: bool = False) -> None:
     """Note in RUN/timings.json how long a unit took (its wall time in this process; a resumed
     unit is marked, since its time leaves out the part done before). Units skipped as up to date
-    keep the time of their making."""
+    keep the time of their making; evaluate's is that of its last call (it re-checks each time)."""
     if not dist.is_main():
         return
     times = read_json(run.timings) if run.timings.exists() else {}

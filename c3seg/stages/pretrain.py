@@ -151,7 +151,7 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
             loss=sum(losses) / max(len(losses), 1),
             holdout_f1=metrics["f1"],
             holdout_map=metrics["map"],
-            seconds=round(seconds, 1),
+            seconds=round(seconds, 3),
             images_per_s=round(seen * dist.world_size() / max(seconds, 1e-9), 1),
         )
         save_state(

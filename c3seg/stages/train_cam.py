@@ -103,7 +103,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             loss=sum(losses) / max(len(losses), 1),
             holdout_f1=metrics["f1"],
             holdout_map=metrics["map"],
-            seconds=round(seconds, 1),
+            seconds=round(seconds, 3),
         )
         save_state(
             run.state(STAGE), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch

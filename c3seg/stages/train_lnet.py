@@ -189,7 +189,7 @@ def fit_lnet(
             loss=sum(losses) / max(len(losses), 1),
             holdout_fg_iou=iou,
             best_epoch=best_epoch,
-            seconds=round(seconds, 1),
+            seconds=round(seconds, 3),
         )
         save_state(
             run.state(stage),

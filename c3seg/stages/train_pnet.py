@@ -317,7 +317,7 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             if sel["score"] > best["score"]:
                 best = candidate(ft_epoch, sel, seg, pnet)
         phase, logged = ("finetune", ft_epoch) if finetune else ("pretrain", epoch + 1)
-        tlog.write(phase=phase, epoch=logged, **row, seconds=round(time.time() - t0, 1))
+        tlog.write(phase=phase, epoch=logged, **row, seconds=round(time.time() - t0, 3))
         save_state(
             run.state(stage),
             seg=unwrap(seg).state_dict(),

@@ -130,7 +130,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
             loss.backward()
             opt.step()
             losses.append(loss.item())
-        tlog.write(epoch=epoch, loss=sum(losses) / max(len(losses), 1), seconds=round(time.time() - t0, 1))
+        tlog.write(epoch=epoch, loss=sum(losses) / max(len(losses), 1), seconds=round(time.time() - t0, 3))
         save_state(
             run.state(stage), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
         )
