@@ -76,14 +76,14 @@ def _full_epochs(cfg: Config, unit: str, phase: str | None) -> int:
 
 
 def _at(points: list[tuple[float, float]], x: float) -> float:
-    """y at x: proportional to x from one point (y/x0 * x); from two or more, the least-squares
+    """y at x: proportional to x from one size (y/x0 * x); from two or more, the least-squares
     line through them (fixed cost + cost per image), its slope kept >= 0."""
-    if len(points) == 1:
-        ((x0, y0),) = points
-        return y0 * x / x0
     xs, ys = zip(*points, strict=True)
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    slope = max(0.0, sum((a - mx) * (b - my) for a, b in points) / sum((a - mx) ** 2 for a in xs))
+    spread = sum((a - mx) ** 2 for a in xs)
+    if spread == 0:  # one size (or the same one twice)
+        return my * x / mx
+    slope = max(0.0, sum((a - mx) * (b - my) for a, b in points) / spread)
     return my + slope * (x - mx)
 
 

@@ -136,7 +136,16 @@ def test_full_disk_leaves_nothing_half_written(tmp_path: Path, monkeypatch, capl
 
     monkeypatch.setattr(torch, "save", full)
     out = tmp_path / "run"
-    args = ["run", "--config", "tiny", "--out", str(out), "--stages", "train-lnet", f"data.root={tmp_path / 'data'}"]
+    args = [
+        "run",
+        "--config",
+        "tiny",
+        "--out",
+        str(out),
+        "--stages",
+        "train-lnet",
+        f"data.root={tmp_path / 'data'}",
+    ]
     assert main(args) == 2
     assert "disk full while writing" in caplog.text and "rerun the same command" in caplog.text
     leftovers = [p for p in out.rglob("*") if p.is_file() and (".tmp" in p.name or p.suffix == ".pt")]
@@ -157,7 +166,9 @@ def test_fuzzed_dataset_files_fail_clearly(tmp_path: Path) -> None:
 
     clean = _folder(tmp_path / "clean")
     rng = np.random.default_rng(0)
-    files = sorted(p for p in clean.rglob("*") if p.is_file() and p.suffix in (".jpg", ".png", ".txt", ".csv"))
+    files = sorted(
+        p for p in clean.rglob("*") if p.is_file() and p.suffix in (".jpg", ".png", ".txt", ".csv")
+    )
     deadline, tries, failures = time.time() + 10, 0, 0
     while time.time() < deadline and tries < 400:
         root = tmp_path / f"f{tries}"
