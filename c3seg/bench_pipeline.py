@@ -101,9 +101,9 @@ def extrapolate(
         logs = [_epoch_rows(run, unit) for run, _, _ in runs]
         if all(logs):
             overhead = [t - sum(r["seconds"] for r in log) for t, log in zip(seconds, logs, strict=True)]
-            estimate = max(
-                0.0, _at([(n, o) for (_, n, _), o in zip(runs, overhead, strict=True)], full_train)
-            )
+            # one size: the overhead as measured; several: its line too (hold-out checks grow with images)
+            points = [(n, o) for (_, n, _), o in zip(runs, overhead, strict=True)]
+            estimate = max(0.0, overhead[0] if len(runs) == 1 else _at(points, full_train))
             for phase in sorted({r.get("phase") for r in logs[0]}, key=str):
                 last = [
                     (n, [r for r in log if r.get("phase") == phase][-1]["seconds"])
