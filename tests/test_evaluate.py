@@ -8,7 +8,7 @@ import os
 import torch
 from toydata import make
 
-from c3seg.config import Config, TrainConfig
+from c3seg.config import Config, SegConfig
 from c3seg.io import save_checkpoint
 from c3seg.models import build_model
 from c3seg.run import Run
@@ -20,7 +20,7 @@ from c3seg.train_utils import checkpoint_dict
 def test_pnet_row_has_selected_epoch_from_the_checkpoint(tmp_path) -> None:
     data = make(tmp_path / "data", n_train=2, n_val=2, size=32)
     split = SplitSet("toy", ("red", "blue"), ("green",))
-    cfg = Config(seg=TrainConfig(amp=False), device="cpu")
+    cfg = Config(seg=SegConfig(amp=False), device="cpu")
     run = Run(tmp_path / "run")
     torch.manual_seed(0)
     model = build_model("tiny", data.num_classes)

@@ -12,7 +12,7 @@ import torch
 from toydata import draw_shapes
 
 import c3seg.stages.train_pnet as train_pnet_mod
-from c3seg.config import Config, DataConfig, PNetConfig, TrainConfig
+from c3seg.config import Config, DataConfig, PNetConfig, SegConfig
 from c3seg.data.types import Sample, SegData
 from c3seg.io import load_checkpoint, read_label, save_checkpoint, write_image, write_label_png
 from c3seg.models import build_model
@@ -102,7 +102,7 @@ def setup(tmp_path: Path) -> tuple[Config, Run, SegData, object]:
     save_checkpoint(run.checkpoint("seg/lnet"), checkpoint_dict(seg, "tiny", data.num_classes, method="lnet"))
     cfg = Config(
         data=DataConfig(crop=32, workers=0, holdout=0.25),
-        seg=TrainConfig(amp=False),
+        seg=SegConfig(amp=False),
         pnet=PNetConfig(
             pretrain_epochs=2,
             finetune_epochs=2,

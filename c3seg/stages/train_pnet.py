@@ -51,6 +51,7 @@ from c3seg.models.common import upsample
 from c3seg.models.pnet import PNet, label_maps, pnet_input
 from c3seg.run import Run
 from c3seg.splits import SplitSet, holdout, partition
+from c3seg.stages.train_seg import SegLoss, segmentation_loss
 from c3seg.train_utils import (
     JsonlLog,
     autocast,
@@ -131,22 +132,26 @@ def run_epoch(
     opt_p: torch.optim.Optimizer,
     opt_s: torch.optim.Optimizer | None,
     device: torch.device,
+    seg_loss: SegLoss | None = None,
 ) -> dict[str, float]:
     """One epoch. opt_s None: P-Net pre-training with S fixed (Eq. 5); otherwise fine-tuning,
-    alternating Eq. 5 (P) and Eq. 4 (S) per batch. Returns epoch means."""
+    alternating Eq. 5 (P) and Eq. 4 (S) per batch, J_m = seg_loss (train-seg's loss; plain
+    cross-entropy when None). Returns epoch means."""
     pc, amp = cfg.pnet, (device, cfg.seg.amp)
     seg.train(opt_s is not None)
     pnet.train()
     sums: dict[str, float] = {}
     n = 0
-    for images, masks, _ in progress(loader, images_per_epoch(loader), "pnet"):
+    for images, masks, idx in progress(loader, images_per_epoch(loader), "pnet"):
         images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
         with torch.set_grad_enabled(opt_s is not None), autocast(*amp):
             logits = upsample(seg(images), masks.shape[-2:]).float()  # (B, C, H, W)
         probs = torch.softmax(logits, 1)  # (B, C, H, W)
         row = discriminator_step(probs, images, masks, pnet, opt_p, pc.input_size, amp)
         if opt_s is not None:
-            ce = F.cross_entropy(logits, masks, ignore_index=255)  # J_m
+            ce = (  # J_m
+                seg_loss(logits, masks, idx) if seg_loss else F.cross_entropy(logits, masks, ignore_index=255)
+            )
             disc = unwrap(pnet)  # P is fixed in this step: no DDP reduction, no weight gradients
             disc.requires_grad_(False)
             with autocast(*amp):
@@ -281,7 +286,9 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
 
     transform = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
     strong_set = PairSet(method_pairs(cfg, run, data, split, "strong-only"), transform)  # hold-out excluded
-    all_set = PairSet(method_pairs(cfg, run, data, split, PNET_START), transform)
+    all_pairs = method_pairs(cfg, run, data, split, PNET_START)
+    all_set = PairSet(all_pairs, transform)
+    seg_loss = segmentation_loss(cfg.seg, data, all_pairs, device, "pnet")  # train-seg's J_m
     strong_loader = make_loader(strong_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     all_loader = make_loader(all_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     held, weak_held = holdout_pairs(cfg, data, split), weak_holdout(cfg, data, split)
@@ -309,7 +316,9 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         loader = all_loader if finetune else strong_loader
         start_epoch(loader, cfg.seed, epoch)
         t0 = time.time()
-        row: dict[str, Any] = run_epoch(cfg, loader, seg, pnet, opt_p, opt_s if finetune else None, device)
+        row: dict[str, Any] = run_epoch(
+            cfg, loader, seg, pnet, opt_p, opt_s if finetune else None, device, seg_loss
+        )
         ft_epoch = epoch - pc.pretrain_epochs + 1  # 1-based fine-tuning epoch
         if finetune and (ft_epoch % max(pc.eval_every, 1) == 0 or epoch == total - 1):
             sel = selection_score(seg, held, weak_held, cfg, data, device)

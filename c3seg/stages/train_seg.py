@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from c3seg import distributed as dist
-from c3seg.config import Config
+from c3seg.config import Config, SegConfig
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
 from c3seg.data.types import SegData
@@ -93,6 +94,31 @@ def multi_hot(data: SegData, pairs: list[tuple[Path, Path]]) -> torch.Tensor:
     return out
 
 
+SegLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def segmentation_loss(
+    tc: SegConfig, data: SegData, pairs: list[tuple[Path, Path]], device: torch.device, name: str
+) -> SegLoss:
+    """J_m of Eq. 4, as train-seg and the P-Net's fine-tuning both use it: loss(logits (B, C, H, W),
+    masks (B, H, W), idx (B,) = the images' positions in `pairs`) = cross-entropy, its classes
+    weighted by `seg.class_balance` (class_weights over `pairs`' masks), plus `seg.label_loss` x
+    image_label_loss against each image's image-level labels."""
+    weight = None
+    if tc.class_balance > 0:
+        weight = class_weights(pairs, data.num_classes, tc.class_balance).to(device)
+        log.info("%s: class weights %s", name, " ".join(f"{w:.2f}" for w in weight.tolist()))
+    image_labels = multi_hot(data, pairs).to(device) if tc.label_loss > 0 else None
+
+    def loss(logits: torch.Tensor, masks: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        out = F.cross_entropy(logits, masks, weight=weight, ignore_index=255)
+        if image_labels is not None:
+            out = out + tc.label_loss * image_label_loss(logits, image_labels[idx.to(device)])
+        return out
+
+    return loss
+
+
 def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str) -> Path:
     """Train one method's segmentation network; returns its checkpoint. Skips when finished,
     resumes from the last finished epoch when interrupted."""
@@ -106,11 +132,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     device = dist.local_device(cfg.device)
     pairs = method_pairs(cfg, run, data, split, method)
     ds = PairSet(pairs, train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max))
-    image_labels = multi_hot(data, pairs)
-    weight = None
-    if tc.class_balance > 0:
-        weight = class_weights(pairs, data.num_classes, tc.class_balance).to(device)
-        log.info("%s: class weights %s", method, " ".join(f"{w:.2f}" for w in weight.tolist()))
+    seg_loss = segmentation_loss(tc, data, pairs, device, method)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device)
     opt = make_optimizer(model, tc)
@@ -123,9 +145,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
         for images, masks, idx in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
             with autocast(device, tc.amp):
                 logits = upsample(model(images), masks.shape[-2:]).float()  # (B, C, H, W)
-            loss = F.cross_entropy(logits, masks, weight=weight, ignore_index=255)
-            if tc.label_loss > 0:
-                loss = loss + tc.label_loss * image_label_loss(logits, image_labels[idx].to(device))
+            loss = seg_loss(logits, masks, idx)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
