@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from c3seg.splits import holdout, partition, training_pairs
+from c3seg.splits import holdout, partition, strong_holdout, training_pairs
 
 if TYPE_CHECKING:
     from c3seg.config import Config
@@ -60,7 +60,7 @@ def method_pairs(
         raise KeyError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     mode, source = METHODS[method]
     pairs = training_pairs(data, split, mode, run.labels_dir(source) if source else None)
-    strong, weak = partition(data, split)
-    held = holdout(strong, cfg.data.holdout)[1] + holdout(weak, cfg.data.holdout)[1]
+    _, weak = partition(data, split)
+    held = strong_holdout(data, split, cfg.data.holdout)[1] + holdout(weak, cfg.data.holdout)[1]
     held_images = {s.image for s in held}
     return [p for p in pairs if p[0] not in held_images]

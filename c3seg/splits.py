@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from c3seg.data.types import Sample, SegData
+from c3seg.data.types import Sample, SegData, background_mask
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,14 @@ def training_pairs(
 ) -> list[tuple[Path, Path]]:
     """(image, mask) pairs for a training stage.
 
-    mode: 'full' (every ground-truth mask: the fully supervised reference), 'strong' (strong
-    images only), or 'pseudo' (strong images + weak images with pseudo labels from `pseudo_dir`).
+    mode: 'full' (every ground-truth mask of the training set: the fully supervised reference),
+    'strong' (strong images only), or 'pseudo' (strong images + weak images with pseudo labels from
+    `pseudo_dir`). Strong images include a second dataset's extra strong images (split 4), with
+    their masks in the main dataset's classes (`background_mask`: all background, void kept).
     """
     strong, weak = partition(data, split)
     pairs = [(s.image, typing.cast(Path, s.mask)) for s in strong]  # strong images have masks
+    pairs += [(s.image, background_mask(s.mask)) for s in data.extra_strong if s.mask is not None]
     if mode == "full":
         return [(s.image, s.mask) for s in data.train if s.mask is not None]
     if mode == "pseudo":
@@ -133,6 +136,28 @@ def assert_no_weak_masks(pairs: Sequence[tuple[Path, Path | None]], weak: Sequen
                 f"the ground-truth mask {mask} of weak image {image} would reach training; weak images "
                 "may contribute image-level labels and pseudo labels only"
             )
+
+
+def strong_holdout(data: SegData, split: SplitSet, fraction: float) -> tuple[list[Sample], list[Sample]]:
+    """(kept, held out) of every image with a strong mask: the main dataset's strong images and a
+    second dataset's extra strong images (split 4, masks in their own classes), each by `holdout`,
+    so that split 4, whose main dataset has no strong image, still has a strong hold-out."""
+    strong, _ = partition(data, split)
+    extra = [s for s in data.extra_strong if s.mask is not None]
+    kept, held = holdout(strong, fraction) if strong else ([], [])
+    kept_x, held_x = holdout(extra, fraction) if extra else ([], [])
+    return kept + kept_x, held + held_x
+
+
+def main_class_pairs(samples: Sequence[Sample], data: SegData) -> list[tuple[Path, Path]]:
+    """(image, mask in the main dataset's classes) of strong samples: an extra strong image's
+    `background_mask`, a main image's own mask."""
+    extra = {s.image for s in data.extra_strong}
+    return [
+        (s.image, background_mask(s.mask) if s.image in extra else s.mask)
+        for s in samples
+        if s.mask is not None
+    ]
 
 
 def holdout(samples: Sequence[Sample], fraction: float) -> tuple[list[Sample], list[Sample]]:

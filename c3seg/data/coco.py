@@ -29,9 +29,9 @@ import numpy as np
 from PIL import Image
 
 from c3seg.config import DataConfig
-from c3seg.data.types import Item, Listing, Sample, SegData
+from c3seg.data.types import Item, Listing, Sample, SegData, background_mask
 from c3seg.data.voclayout import samples_from_items
-from c3seg.io import write_label_png
+from c3seg.io import read_label, write_label_png
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,20 @@ def write_masks(api: Any, image_ids: list[int], value: dict[int, int], out: Path
         log.info("rasterizing %d COCO masks into %s (once)", len(todo), out)
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(lambda i: write_label_png(out / f"{i}.png", rasterize(api, i, value)), todo))
+
+
+def write_background_masks(masks: list[Path]) -> None:
+    """`background_mask` of each mask not written yet: 0 everywhere but void (255)."""
+    todo = [m for m in masks if not background_mask(m).exists()]
+    if todo:
+        log.info("writing %d background masks into %s (once)", len(todo), background_mask(todo[0]).parent)
+
+    def one(m: Path) -> None:
+        label = read_label(m)
+        write_label_png(background_mask(m), np.where(label == 255, 255, 0).astype(np.uint8))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(one, todo))
 
 
 def _labels(api: Any, image_id: int, value: dict[int, int]) -> tuple[int, ...]:
@@ -199,10 +213,12 @@ def split4_image_ids(path: str | Path, classes: tuple[str, ...]) -> tuple[Any, P
 
 
 def load_coco_extra_strong(path: str | None, cfg: DataConfig, classes: tuple[str, ...]) -> list[Sample]:
-    """COCO train images with none of `classes`' categories: split 4's strong images."""
+    """COCO train images with none of `classes`' categories: split 4's strong images (masks in
+    COCO's classes; their `background_mask` in the main dataset's is written too)."""
     api, ann, images, keep = split4_image_ids(path or ".", classes)
     out = mask_cache(ann, cfg)
     write_masks(api, keep, coco_classes(api)[1], out)
+    write_background_masks([out / f"{i}.png" for i in keep])
     return [Sample(str(i), images / api.imgs[i]["file_name"], out / f"{i}.png", ()) for i in keep]
 
 

@@ -68,3 +68,11 @@ class SegData:
             raise KeyError(
                 f"unknown class {name!r} for dataset {self.name}; valid: {', '.join(self.classes[1:])}"
             ) from None
+
+
+def background_mask(mask: Path) -> Path:
+    """An extra strong image's mask in the main dataset's classes (split 4), beside its own: the
+    image holds no category of the main dataset (that is how it was chosen), so every object in it
+    is background there, as VOC labels objects outside its 20 categories; void stays void. Written
+    by the loader that supplies the extra images (c3seg.data.coco)."""
+    return mask.parent.with_name(mask.parent.name + "-background") / mask.name

@@ -105,6 +105,10 @@ def pnet_selection(cfg: Config, run: Run) -> dict:
     }
 
 
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     methods = trained_methods(run)
     if not methods:
@@ -116,11 +120,9 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         res = evaluate_method(cfg, run, data, m)
         rows[m] = method_row(np.array(res["iou"], dtype=float), data.classes, class_ids(data, split.weak))
         log.info(
-            "%s: mIoU %.1f (strong %.1f, weak %.1f)",
+            "%s: mIoU %s (strong %s, weak %s)",
             m,
-            rows[m]["miou"],
-            rows[m]["miou_strong"],
-            rows[m]["miou_weak"],
+            *(_pct(rows[m][k]) for k in ("miou", "miou_strong", "miou_weak")),
         )
         if m == "pnet":
             rows[m].update(pnet_selection(cfg, run))

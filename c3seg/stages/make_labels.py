@@ -171,7 +171,18 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
     nets: Any = None
     if todo:
         nets = load_nets(run, device, lnet)
-        calib = calibrate(cfg, run, data, strong, nets, device) if lc.calibrate else None
+        calib = None
+        if lc.calibrate and not any(s.mask is not None for s in strong):
+            # split 4: the extra strong images' categories are not the CAM classifier's, so no
+            # pseudo label of theirs can be scored; the thresholds stay the config's
+            log.warning(
+                "labels.calibrate: the main dataset has no strong image (split %s), and the CAM "
+                "classifier has no class of the extra strong images, so the thresholds cannot be "
+                "calibrated; using the labels.* settings as they are",
+                split.name,
+            )
+        elif lc.calibrate:
+            calib = calibrate(cfg, run, data, strong, nets, device)
         cfg_diff, cfg_no_m = source_configs(lc, calib)
         pool, pending = _pool(lc.workers), []
         bar = tqdm(total=len(todo), unit="img", desc="make-labels", dynamic_ncols=True)

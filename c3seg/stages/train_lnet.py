@@ -7,11 +7,11 @@ left out of the loss) and J_b the element-wise binary cross-entropy. The network
 segmentation backbone with a one-channel head; M = sigmoid(O_L) is read by
 `c3seg.infer.foreground_prob`.
 
-Training images are the strong images (from `splits.training_pairs(..., 'strong')`, so the
-leakage guard applies) minus the strong hold-out, plus `data.extra_strong` when a second dataset
-provides strong images (split 4: COCO's non-VOC categories, used class-agnostically). After every
-epoch the foreground IoU on the strong hold-out is logged and the best epoch's weights become the
-final checkpoint. Weak masks are never read here.
+Training images are the strong images, `data.extra_strong` included when a second dataset
+provides strong images (split 4: COCO's non-VOC categories, their masks read class-agnostically),
+minus the strong hold-out (`splits.strong_holdout`: each dataset's strong images by the same hash
+rule), checked by the leakage guard. After every epoch the foreground IoU on the strong hold-out is
+logged and the best epoch's weights become the final checkpoint. Weak masks are never read here.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from c3seg.infer import foreground_prob
 from c3seg.models import build_model
 from c3seg.models.common import upsample
 from c3seg.run import Run
-from c3seg.splits import SplitSet, assert_no_weak_masks, holdout, partition, training_pairs
+from c3seg.splits import SplitSet, assert_no_weak_masks, partition, strong_holdout
 from c3seg.train_utils import (
     autocast,
     begin,
@@ -78,13 +78,11 @@ def lnet_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def lnet_pairs(cfg: Config, data: SegData, split: SplitSet) -> tuple[list[tuple[Path, Path]], list]:
-    """(training pairs, held-out strong samples): strong images minus the hold-out, plus extra_strong."""
-    strong, weak = partition(data, split)
-    _, held = holdout(strong, cfg.data.holdout)
-    held_images = {s.image for s in held}
-    pairs = [p for p in training_pairs(data, split, "strong") if p[0] not in held_images]
-    extra = [(s.image, s.mask) for s in data.extra_strong if s.mask is not None]
-    pairs += extra
+    """(training pairs, held-out strong samples): the strong images, extra_strong included (their
+    masks in their own classes: the L-Net reads them class-agnostically), minus the strong hold-out."""
+    _, weak = partition(data, split)
+    kept, held = strong_holdout(data, split, cfg.data.holdout)
+    pairs = [(s.image, s.mask) for s in kept if s.mask is not None]
     assert_no_weak_masks(pairs, weak)  # extra_strong comes from another dataset; guard it too
     return pairs, held
 
@@ -133,7 +131,8 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine)
     ds = PairSet(pairs, tf, target=binarize)
     model = build_model(tc.backbone, 1, pretrained_weights(tc, run))
-    log.info("lnet: %d training images (%d extra strong)", len(ds), len(data.extra_strong))
+    extra = {x.image for x in data.extra_strong}
+    log.info("lnet: %d training images (%d of them extra strong)", len(ds), sum(p[0] in extra for p in pairs))
     return fit_lnet(cfg, tc, run, STAGE, model, ds, [(s.image, s.mask) for s in held])
 
 

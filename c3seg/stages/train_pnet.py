@@ -50,7 +50,7 @@ from c3seg.metrics import label_f1, mean_iou
 from c3seg.models.common import upsample
 from c3seg.models.pnet import PNet, label_maps, pnet_input
 from c3seg.run import Run
-from c3seg.splits import SplitSet, holdout, partition
+from c3seg.splits import SplitSet, holdout, main_class_pairs, partition, strong_holdout
 from c3seg.stages.train_seg import SegLoss, segmentation_loss
 from c3seg.train_utils import (
     JsonlLog,
@@ -85,12 +85,13 @@ def adversarial_optimizer(
 
 
 def holdout_pairs(cfg: Config, data: SegData, split: SplitSet) -> list[tuple[Path, Path | None]]:
-    """(image, GT mask) of the strong hold-out: the only images that choose the checkpoint."""
-    strong, _ = partition(data, split)
-    _, held = holdout(strong, cfg.data.holdout)
+    """(image, GT mask) of the strong hold-out, split 4's extra strong images included (masks in
+    the main dataset's classes): with the weak hold-out's image-level labels, the only images that
+    choose the checkpoint."""
+    _, held = strong_holdout(data, split, cfg.data.holdout)
     if not held:
         raise ValueError("the strong hold-out is empty; set data.holdout > 0 to choose the P-Net checkpoint")
-    return [(s.image, s.mask) for s in held]
+    return main_class_pairs(held, data)
 
 
 def discriminator_step(
