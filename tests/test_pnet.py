@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -221,3 +222,28 @@ def test_selection_with_labels_sees_weak_classes(setup) -> None:
     with pytest.raises(ValueError, match="pnet.select"):
         bad = replace(cfg, pnet=replace(cfg.pnet, select="val"))
         train_pnet_mod.selection_score(_Constant(3, 2), held, weak_held, bad, data, dev)
+
+
+def test_finetuning_uses_train_segs_loss(setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    """J_m of Eq. 4 is train-seg's loss (class balance, image-label term), built on the pairs the
+    P-Net fine-tunes on and called with each batch's positions in them."""
+    cfg, run, data, split = setup
+    cfg = dataclasses.replace(cfg, seg=SegConfig(amp=False, label_loss=1.0, class_balance=0.25))
+    built, calls = [], []
+    real = train_pnet_mod.segmentation_loss
+
+    def spy(tc, data_, pairs, device, name):
+        built.append((tc, len(pairs)))
+        loss = real(tc, data_, pairs, device, name)
+
+        def counted(logits, masks, idx):
+            calls.append(idx.clone())
+            assert int(idx.max()) < len(pairs)
+            return loss(logits, masks, idx)
+
+        return counted
+
+    monkeypatch.setattr(train_pnet_mod, "segmentation_loss", spy)
+    train_pnet_mod.train_pnet(cfg, run, data, split)
+    assert built and built[0][0].label_loss == 1.0 and built[0][0].class_balance == 0.25
+    assert calls  # every fine-tuning batch
