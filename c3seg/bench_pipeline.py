@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def _full_epochs(cfg: Config, unit: str, phase: str | None) -> int:
     return {"train-lnet": cfg.lnet, "train-cam": cfg.cam}.get(unit, cfg.seg).epochs
 
 
-def _at(points: list[tuple[float, float]], x: float) -> float:
+def _at(points: Sequence[tuple[float, float]], x: float) -> float:
     """y at x: proportional to x from one size (y/x0 * x); from two or more, the least-squares
     line through them (fixed cost + cost per image), its slope kept >= 0."""
     xs, ys = zip(*points, strict=True)

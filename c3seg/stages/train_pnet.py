@@ -84,7 +84,7 @@ def adversarial_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; use sgd or adam")
 
 
-def holdout_pairs(cfg: Config, data: SegData, split: SplitSet) -> list[tuple[Path, Path | None]]:
+def holdout_pairs(cfg: Config, data: SegData, split: SplitSet) -> list[tuple[Path, Path]]:
     """(image, GT mask) of the strong hold-out, split 4's extra strong images included (masks in
     the main dataset's classes): with the weak hold-out's image-level labels, the only images that
     choose the checkpoint."""
