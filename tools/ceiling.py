@@ -57,7 +57,14 @@ def _weak_maps(run: Run, n: int | None = None) -> tuple:
         data,
         split,
         cfg_diff,
-        network_maps(load_nets(run, device), weak[:n], 8, device, cfg.labels.scales),
+        # the L-Net that made the run's labels: the last self-training round's, if any
+        network_maps(
+            load_nets(run, device, run.selftrain_lnet(cfg.selftrain.rounds)),
+            weak[:n],
+            8,
+            device,
+            cfg.labels.scales,
+        ),
     )
 
 
