@@ -100,8 +100,9 @@ def _rle(m: np.ndarray, compressed: bool) -> dict:
     return {"size": list(m.shape), "counts": runs}
 
 
-def write_coco(root: Path, year: str = "2017") -> Path:
-    """A tiny COCO: 3 train + 1 val images with polygons, compressed and uncompressed RLE, and crowd."""
+def write_coco(root: Path, year: str = "2017", extra_strong: int = 0) -> Path:
+    """A tiny COCO: 3 train + 1 val images with polygons, compressed and uncompressed RLE, and crowd;
+    `extra_strong` more train images (ids 100, 101, ...) with one non-VOC object each (split 4)."""
     anns: dict[str, list] = {"train": [], "val": []}
     images: dict[str, list] = {"train": [], "val": []}
     big = np.zeros((H, W), np.uint8)
@@ -121,6 +122,13 @@ def write_coco(root: Path, year: str = "2017") -> Path:
             ),
             (12, [(90, _rle(big, False), 0, float(big.sum()))]),  # no VOC category: split-4 strong
             (13, []),  # no annotations
+            *[
+                (
+                    100 + k,
+                    [((27, 90)[k % 2], [[4.0 + k % 5, 4.0, 24.0, 4.0, 24.0, 18.0, 4.0, 18.0]], 0, 280.0)],
+                )
+                for k in range(extra_strong)
+            ],
         ],
         "val": [(21, [(5, poly, 0, 64.0)])],
     }

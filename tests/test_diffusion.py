@@ -139,3 +139,21 @@ def test_diffusion_without_m_reads_no_m():
         np.testing.assert_array_equal(diffuse_labels(scene.image, m, scene.cams, ids, cfg, use_m=False), base)
     # ... while the method itself does read M
     assert (diffuse_labels(scene.image, 1 - scene.m, scene.cams, ids, cfg) != base).any()
+
+
+def test_solves_are_defined_on_isolated_and_unanchored_superpixels():
+    """A superpixel with no neighbour (tiny images, underflowing affinities) and, in the clamped
+    solve, a component no anchor reaches used to make the factorization singular."""
+    import scipy.sparse as sps
+
+    from c3seg.diffusion.graph import laplacian
+    from c3seg.diffusion.solve import clamped, ranking
+
+    w = sps.csr_matrix(np.array([[0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0.0]]))
+    fixed = np.array([True, False, False, False])  # nodes 2-3: a component without an anchor
+    values = np.array([[1.0], [0.0], [0.0], [0.0]])
+    q = clamped(laplacian(w), fixed, values)
+    assert np.allclose(q[:, 0], [1, 1, 0, 0], atol=1e-6)
+    lonely = sps.csr_matrix((3, 3))  # one node, no edges at all
+    r = ranking(lonely, np.eye(3)[:, :1], 0.99)
+    assert np.isfinite(r).all() and r[0, 0] == 1

@@ -84,3 +84,22 @@ def test_split4_end_to_end_on_the_real_samples(tmp_path, caplog):
     assert "cannot be calibrated" in text  # no strong VOC image: the config's thresholds
     assert "strong-only: 13 training images" in text  # the COCO images minus their hold-out
     assert "2 hold-out images" in text  # the P-Net chose on COCO images held out
+
+
+def test_split4_end_to_end_on_generated_trees(tmp_path):
+    """The same on generated VOC + COCO trees (runs where ../shared/data is absent): 4 weak VOC
+    training images, 10 COCO images without a VOC category."""
+    devkit = write_voc(
+        tmp_path,
+        {"2007_000001": 1, "2007_000002": 12, "2007_000003": 15, "2007_000004": 7},
+        {"2007_000010": 7},
+    )
+    coco_root = write_coco(tmp_path / "coco", extra_strong=10)
+    out = tmp_path / "run"
+    args = [
+        "run", "--config", "tiny", "--dataset", f"voc:{devkit}+coco:{coco_root}", "--split", "voc-split4",
+        "--out", str(out), f"data.root={tmp_path / 'cache'}", "data.crop=24", "labels.n_segments=20",
+    ]  # fmt: skip
+    assert main(args) == 0
+    report = read_json(out / "report.json")
+    assert {"fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet"} <= set(report["methods"])

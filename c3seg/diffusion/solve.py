@@ -54,10 +54,23 @@ def clamped(lap: sps.csr_matrix, fixed: np.ndarray, values: np.ndarray) -> np.nd
     if not free.any():
         return q
     rows = lap[free]
-    lff = rows[:, free].tocsc()
     rhs = -(rows[:, fixed] @ values[fixed])
-    q[free] = splu(lff).solve(np.ascontiguousarray(rhs, dtype=np.float64))
+    q[free] = _solve(rows[:, free], rhs)
     return q
+
+
+def _solve(a: sps.spmatrix, b: np.ndarray) -> np.ndarray:
+    """a^-1 b by one sparse LU. Where the graph makes `a` singular — a superpixel with no neighbour
+    (one superpixel in a small image, or affinities that underflow to 0) or, in the clamped solve,
+    superpixels that no anchor reaches — it is solved again with a ridge of 1e-9 x a's largest
+    entry on the diagonal: those nodes get q ≈ 0 (no class), the rest is unchanged to ~1e-9."""
+    b = np.ascontiguousarray(b, dtype=np.float64)
+    try:
+        return splu(a.tocsc()).solve(b)
+    except RuntimeError:  # "Factor is exactly singular"
+        scale = float(abs(a).max()) if a.nnz else 0.0
+        ridge = sps.identity(a.shape[0], format="csr") * (1e-9 * (scale or 1.0))
+        return splu((a + ridge).tocsc()).solve(b)
 
 
 def clamped_reference(lap: sps.csr_matrix, fixed: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -74,7 +87,7 @@ def clamped_reference(lap: sps.csr_matrix, fixed: np.ndarray, values: np.ndarray
 def ranking(w: sps.csr_matrix, y: np.ndarray, alpha: float) -> np.ndarray:
     """Manifold ranking q = (D - αW)^-1 y for all columns of y (n, K'), each scaled to max 1."""
     d = sps.diags(np.asarray(w.sum(axis=1)).ravel())
-    q = splu((d - alpha * w).tocsc()).solve(np.ascontiguousarray(y, dtype=np.float64))
+    q = _solve(d - alpha * w, y)
     return q / np.maximum(q.max(axis=0, keepdims=True), 1e-12)
 
 
