@@ -61,9 +61,7 @@ def scaled_overrides(cfg: Config, train: int, val: int, size: int, epochs: int, 
 
 
 def _epoch_rows(run: Run, unit: str) -> list[dict[str, Any]]:
-    stage = {"train-lnet": "lnet", "train-cam": "cam", "train-pnet": run.seg_stage("pnet")}.get(unit)
-    if unit.startswith("train-seg/"):
-        stage = run.seg_stage(unit.split("/", 1)[1])
+    stage = run.unit_stage(unit)
     if stage is None or not run.train_log(stage).exists():
         return []
     lines = run.train_log(stage).read_text().splitlines()
@@ -94,8 +92,9 @@ def extrapolate(
     """One row per unit: seconds measured in each scaled run (Run, train images, val images),
     and the estimate at full scale (see the module doc)."""
     rows = []
-    for unit in unit_seconds(runs[0][0]):
-        measured = [unit_seconds(run).get(unit) for run, _, _ in runs]
+    times = [unit_seconds(run) for run, _, _ in runs]
+    for unit in times[0]:
+        measured = [t.get(unit) for t in times]
         if any(m is None for m in measured):
             continue
         seconds = [float(m) for m in measured if m is not None]

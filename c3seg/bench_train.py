@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from c3seg.config import load_config
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
+from c3seg.distributed import local_device
 from c3seg.io import write_image, write_label_png
 from c3seg.models import build_model
 from c3seg.models.common import upsample
@@ -165,9 +166,7 @@ def bench_backbone(
 
 def bench_train_command(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, [])
-    device = torch.device(
-        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    device = local_device(args.device)
     backbones = args.backbones.split(",") if args.backbones else [cfg.seg.backbone]
     crop = args.crop or cfg.data.crop
     batch = args.batch or cfg.seg.batch_size

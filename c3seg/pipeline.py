@@ -305,12 +305,8 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
     rows = []
     seconds = unit_seconds(run)
 
-    def took(unit: str, detail: str) -> str:
-        return (
-            f"{detail} ({_duration(seconds[unit])})".strip()
-            if unit in seconds and detail in ("", "done")
-            else detail
-        )
+    def took(unit: str) -> str:
+        return f"({_duration(seconds[unit])})" if unit in seconds else ""
 
     for name in STAGES:
         if not needed(name, cfg):
@@ -319,11 +315,11 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
             continue
         if name == "evaluate":
             state = "done" if run.report_json.exists() else "missing"
-            rows.append((name, state, took(name, "") or "re-checks each method's checkpoint when run"))
+            rows.append((name, state, took(name) or "re-checks each method's checkpoint when run"))
             continue
         for unit in stamps.units(name, cfg):
             state, detail = stamps.unit_state(unit, cfg, run, listing)
-            rows.append((unit, state, took(unit, detail) if state == "done" else detail))
+            rows.append((unit, state, (detail or took(unit)) if state == "done" else detail))
     return rows
 
 

@@ -56,7 +56,7 @@ def add_reference(rows: dict[str, dict]) -> None:
                 row[key] = None
 
 
-def _fmt(x: float | None) -> str:
+def fmt_pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1f}"
 
 
@@ -69,13 +69,13 @@ def table_md(rows: dict[str, dict], classes: Sequence[str], strong: set[str]) ->
     )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in rows.items():
-        cells = [name] + [_fmt(r["iou"].get(c)) for c in classes]
+        cells = [name] + [fmt_pct(r["iou"].get(c)) for c in classes]
         cells += [
-            _fmt(r["miou"]),
-            _fmt(r["miou_strong"]),
-            _fmt(r["miou_weak"]),
-            _fmt(r.get("percent_of_fully_supervised")),
-            _fmt(r.get("percent_of_fully_supervised_weak")),
+            fmt_pct(r["miou"]),
+            fmt_pct(r["miou_strong"]),
+            fmt_pct(r["miou_weak"]),
+            fmt_pct(r.get("percent_of_fully_supervised")),
+            fmt_pct(r.get("percent_of_fully_supervised_weak")),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -111,7 +111,7 @@ def crf_md(rows: dict[str, dict]) -> str:
 def pseudo_md(pseudo: dict[str, dict]) -> str:
     lines = ["| label source | mIoU (weak images) | weak-class mIoU |", "|---|---|---|"]
     for name, q in pseudo.items():
-        lines.append(f"| {name} | {_fmt(q.get('miou'))} | {_fmt(q.get('miou_weak'))} |")
+        lines.append(f"| {name} | {fmt_pct(q.get('miou'))} | {fmt_pct(q.get('miou_weak'))} |")
     return "\n".join(lines)
 
 

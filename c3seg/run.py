@@ -160,7 +160,14 @@ class Run:
         """The file whose hash is a training unit's result (what downstream units read)."""
         if unit == "pretrain":
             return self.pretrain_weights
-        if unit.startswith("train-seg/"):
-            return self.checkpoint(self.seg_stage(unit.split("/", 1)[1]))
-        stage = {"train-lnet": "lnet", "train-cam": "cam", "train-pnet": self.seg_stage("pnet")}[unit]
+        stage = self.unit_stage(unit)
+        if stage is None:
+            raise KeyError(f"{unit} trains no network")
         return self.checkpoint(stage)
+
+    def unit_stage(self, unit: str) -> str | None:
+        """The stage folder of a unit that trains a network (its checkpoint, its log.jsonl); None
+        for the units that train none (make-labels, self-train, evaluate) and for pretrain."""
+        if unit.startswith("train-seg/"):
+            return self.seg_stage(unit.split("/", 1)[1])
+        return {"train-lnet": "lnet", "train-cam": "cam", "train-pnet": self.seg_stage("pnet")}.get(unit)

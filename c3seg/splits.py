@@ -108,7 +108,7 @@ def training_pairs(
     """
     strong, weak = partition(data, split)
     pairs = [(s.image, typing.cast(Path, s.mask)) for s in strong]  # strong images have masks
-    pairs += [(s.image, background_mask(s.mask)) for s in data.extra_strong if s.mask is not None]
+    pairs += main_class_pairs(data.extra_strong, data)
     if mode == "full":
         return [(s.image, s.mask) for s in data.train if s.mask is not None]
     if mode == "pseudo":
@@ -144,8 +144,8 @@ def strong_holdout(data: SegData, split: SplitSet, fraction: float) -> tuple[lis
     so that split 4, whose main dataset has no strong image, still has a strong hold-out."""
     strong, _ = partition(data, split)
     extra = [s for s in data.extra_strong if s.mask is not None]
-    kept, held = holdout(strong, fraction) if strong else ([], [])
-    kept_x, held_x = holdout(extra, fraction) if extra else ([], [])
+    kept, held = holdout(strong, fraction)
+    kept_x, held_x = holdout(extra, fraction)
     return kept + kept_x, held + held_x
 
 

@@ -18,7 +18,7 @@ from c3seg.figures import weak_val_images, write_fig6
 from c3seg.io import load_checkpoint, read_json, write_json
 from c3seg.methods import REPORT_ORDER
 from c3seg.plots import iou_bars, training_curves
-from c3seg.report import method_row, write_report
+from c3seg.report import fmt_pct, method_row, write_report
 from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids
 from c3seg.stamps import file_hash
@@ -105,10 +105,6 @@ def pnet_selection(cfg: Config, run: Run) -> dict:
     }
 
 
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
-
-
 def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     methods = trained_methods(run)
     if not methods:
@@ -122,7 +118,7 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         log.info(
             "%s: mIoU %s (strong %s, weak %s)",
             m,
-            *(_pct(rows[m][k]) for k in ("miou", "miou_strong", "miou_weak")),
+            *(fmt_pct(rows[m][k]) for k in ("miou", "miou_strong", "miou_weak")),
         )
         if m == "pnet":
             rows[m].update(pnet_selection(cfg, run))

@@ -172,7 +172,7 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
     if todo:
         nets = load_nets(run, device, lnet)
         calib = None
-        if lc.calibrate and not any(s.mask is not None for s in strong):
+        if lc.calibrate and not strong:  # partition keeps only strong images with masks
             # split 4: the extra strong images' categories are not the CAM classifier's, so no
             # pseudo label of theirs can be scored; the thresholds stay the config's
             log.warning(
