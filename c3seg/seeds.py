@@ -27,6 +27,9 @@ METRICS = {
     "percent_of_fully_supervised_weak": "weak % of full",
 }
 PSEUDO_METRICS = {"miou": "mIoU (weak images)", "miou_weak": "weak-class mIoU"}
+# paired, per seed, in weak-category mIoU points: the P-Net's effect and the method's margin over
+# the CAM baseline (#9's targets)
+DIFFERENCES = {"pnet - lnet": ("pnet", "lnet"), "lnet - cam-threshold": ("lnet", "cam-threshold")}
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,7 @@ def summarize(reports: dict[int, dict]) -> dict:
         pseudo[src]["seeds"] = [k for k, r in rows.items() if r]
     first = reports[seeds[0]] if seeds else {}
     return {
+        "differences": _differences(reports, seeds),
         "seeds": seeds,
         "development_seeds": [k for k in seeds if k == DEVELOPMENT_SEED],
         "dataset": first.get("dataset"),
@@ -121,6 +125,21 @@ def summarize(reports: dict[int, dict]) -> dict:
         "methods": methods,
         "pseudo_labels": pseudo,
     }
+
+
+def _differences(reports: dict[int, dict], seeds: list[int]) -> dict[str, dict[str, Any]]:
+    """DIFFERENCES of weak mIoU, per seed where both methods ran, with their mean and spread."""
+    out = {}
+    for name, (a, b) in DIFFERENCES.items():
+        per_seed = {}
+        for k in seeds:
+            rows = reports[k].get("methods") or {}
+            wa, wb = ((rows.get(m) or {}).get("miou_weak") for m in (a, b))
+            if wa is not None and wb is not None:
+                per_seed[str(k)] = round(wa - wb, 2)
+        if per_seed:
+            out[name] = {**stats(list(per_seed.values())), "per_seed": per_seed}
+    return out
 
 
 def _cell(s: dict) -> str:
@@ -160,6 +179,12 @@ def summary_md(summary: dict) -> str:
             f"seed {k}: {e if e is not None else '?'}" for k, e in pnet["selected_epoch"].items()
         )
         lines += ["", f"pnet fine-tuning epoch chosen on the hold-out (0 = the lnet model): {chosen}."]
+    if summary.get("differences"):
+        lines += ["", "## Paired differences in weak mIoU (points)", ""]
+        lines += ["| difference | mean ± std (min–max) | per seed |", "|---|---|---|"]
+        for name, row in summary["differences"].items():
+            per = ", ".join(f"{k}: {v:+.1f}" for k, v in row["per_seed"].items())
+            lines.append(f"| {name} | {_cell(row)} | {per} |")
     if summary["pseudo_labels"]:
         head = ["label source", *PSEUDO_METRICS.values()]
         lines += ["", "## Pseudo-label quality on weak training images (evaluation only)", ""]

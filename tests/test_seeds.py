@@ -25,7 +25,12 @@ def report(miou: float, weak: float | None, epoch: int | None = 1) -> dict:
     return {
         "dataset": "benchmark",
         "split": "bench-half",
-        "methods": {"lnet": row, "pnet": {**row, "selected_epoch": epoch, "selection_score": 50.0}},
+        "methods": {
+            "lnet": row,
+            "pnet": {**row, "miou_weak": None if weak is None else weak + 2, "selected_epoch": epoch,
+                     "selection_score": 50.0},
+            "cam-threshold": {**row, "miou_weak": 5.0},
+        },
         "pseudo_labels": {"diffusion": {"miou": miou - 10, "miou_weak": weak}},
     }
 
@@ -61,6 +66,11 @@ def test_summarize_means_spread_and_development_seed() -> None:
     md = summary_md(s)
     assert "| lnet | 50.0 ± 10.0 (40.0–60.0) |" in md and "weak % of full" in md
     assert "seed 2: 0" in md and "development seed" not in md
+    gain = s["differences"]["pnet - lnet"]
+    assert gain["per_seed"] == {"1": 2.0, "2": 2.0} and gain["mean"] == 2.0 and gain["n"] == 2
+    margin = s["differences"]["lnet - cam-threshold"]["per_seed"]
+    assert margin == {"1": 15.0, "2": 25.0}  # seed 3 has no weak mIoU: left out, not zero
+    assert "| pnet - lnet | 2.0 ± 0.0 (2.0–2.0) | 1: +2.0, 2: +2.0 |" in md
 
     s = summarize({0: report(50.0, 30.0), 1: report(40.0, 20.0, epoch=None)})
     assert s["development_seeds"] == [0] and s["methods"]["lnet"]["miou"]["std"] == round(

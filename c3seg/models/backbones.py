@@ -2,9 +2,9 @@
 
 - `tiny`: a small CPU network (about 0.4M parameters, output stride 4, a dilated context block
   in the spirit of LargeFOV) for the tests.
-- `tiny-fast`: the same design, 24 channels wide, its deep layers at stride 8 (same receptive field)
-  and upsampled onto the stride-4 features: about 4x fewer multiply-adds, ~3.5x the training
-  throughput of `tiny` on a 2-core CPU; the built-in benchmark's network (docs/benchmarks.md).
+- `tiny-fast`: the same design, 24 channels wide, its deep layers at stride 8 (dilations halved:
+  receptive field 139 px against 147) and upsampled onto the stride-4 features: 65M multiply-adds
+  for a 96-px image against 285M, about 2-3x the training throughput of `tiny` on a 2-core CPU.
 - `vgg16-largefov`: the paper's DeepLab-LargeFOV (VGG-16; pool4/pool5 stride 1, conv5 dilation 2,
   fc6 3x3 dilation 12 with 1024 channels, fc7 1x1 1024, fc8), output stride 8.
 - `deeplabv3-resnet50`: torchvision's DeepLabV3 for users who want accuracy, output stride 8.
@@ -35,7 +35,7 @@ def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequent
 
 class TinyNet(nn.Module):
     """Stem and stage2 to stride 4, then stage3 + a dilated context block at `deep_stride` (4 or 8,
-    dilations scaled so the receptive field is the same), concatenated with stage2 at stride 4."""
+    dilations scaled to keep about the same receptive field), concatenated with stage2 at stride 4."""
 
     head_key = "head.1"  # the 1x1 conv producing K channels
 
