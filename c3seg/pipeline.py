@@ -232,7 +232,7 @@ def run_unit(unit: str, cfg: Config, run: Run, data: SegData, split: SplitSet, l
             dist.barrier()
         else:
             log.info("%s: resuming", unit)
-    elif stamps.result_of(unit, run) is not None:
+    elif stamps.has_outputs(unit, run):
         log.info("%s: outputs from an older c3seg without a record of their settings; kept as they are", unit)
     if dist.is_main():
         stamps.write_stamp(run, unit, want, "running")

@@ -149,6 +149,14 @@ def result_of(unit: str, run: Run) -> Any:
     return file_hash(path) if path.is_file() else None
 
 
+def has_outputs(unit: str, run: Run) -> bool:
+    """Whether a unit's own outputs are on disk (self-train shares labels/ with make-labels: its
+    own mark is its rounds summary)."""
+    if unit == "self-train":
+        return run.selftrain_summary.exists()
+    return result_of(unit, run) is not None
+
+
 def upstream_result(dep: str, run: Run) -> Any:
     """The recorded result of an upstream unit (or one label source of it); from disk when the
     unit has no record yet (outputs of an older c3seg)."""

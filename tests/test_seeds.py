@@ -27,8 +27,12 @@ def report(miou: float, weak: float | None, epoch: int | None = 1) -> dict:
         "split": "bench-half",
         "methods": {
             "lnet": row,
-            "pnet": {**row, "miou_weak": None if weak is None else weak + 2, "selected_epoch": epoch,
-                     "selection_score": 50.0},
+            "pnet": {
+                **row,
+                "miou_weak": None if weak is None else weak + 2,
+                "selected_epoch": epoch,
+                "selection_score": 50.0,
+            },
             "cam-threshold": {**row, "miou_weak": 5.0},
         },
         "pseudo_labels": {"diffusion": {"miou": miou - 10, "miou_weak": weak}},

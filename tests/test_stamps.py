@@ -14,7 +14,7 @@ from c3seg.cli import main
 from c3seg.config import load_config
 from c3seg.pipeline import parse_stages, run_lock, run_stages, status
 from c3seg.run import Run
-from c3seg.stamps import read_stamp, stale_reason
+from c3seg.stamps import has_outputs, read_stamp, stale_reason
 
 METHODS = "methods=fully-supervised,cam-threshold,lnet-cam,lnet"
 
@@ -180,3 +180,12 @@ def test_settings_newer_than_a_record_match_at_their_default() -> None:
     assert stale_reason(old, {"key": {"seg": {"epochs": 8, "class_balance": 0.0}}, "upstream": {}}) is None
     changed = {"key": {"seg": {"epochs": 8, "class_balance": 0.25}}, "upstream": {}}
     assert stale_reason(old, changed) == "seg.class_balance (not recorded) -> 0.25"
+
+
+def test_self_train_owns_only_its_rounds_not_make_labels_labels(tmp_path: Path) -> None:
+    run = Run(tmp_path / "run")
+    (run.labels_root / "diffusion").mkdir(parents=True)  # make-labels' outputs, no self-train yet
+    assert has_outputs("make-labels", run) and not has_outputs("self-train", run)
+    run.selftrain_summary.parent.mkdir(parents=True)
+    run.selftrain_summary.write_text("[]")
+    assert has_outputs("self-train", run)

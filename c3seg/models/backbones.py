@@ -48,7 +48,8 @@ class TinyNet(nn.Module):
         self.stage2 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))  # H/4
         first = _conv(2 * w, 3 * w, 1, 2) if deep_stride == 4 else _conv(2 * w, 3 * w, 2)
         self.stage3 = nn.Sequential(first, _conv(3 * w, 3 * w, 1, d))  # H/deep_stride
-        self.context = nn.Sequential(_conv(3 * w, 4 * w, 1, 2 * d), _conv(4 * w, 4 * w, 1, 4 * d))  # large FOV
+        ctx = (_conv(3 * w, 4 * w, 1, 2 * d), _conv(4 * w, 4 * w, 1, 4 * d))
+        self.context = nn.Sequential(*ctx)  # large FOV
         self.head = nn.Sequential(nn.Dropout2d(0.1), nn.Conv2d(4 * w + 2 * w, out_channels, 1))
         self.output_stride = 4
 
