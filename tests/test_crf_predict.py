@@ -71,11 +71,13 @@ def test_bench_train_reports_model_and_loop_throughput(capsys):
     import json
 
     from c3seg.cli import main
+    from c3seg.config import load_config
 
     args = ["bench", "train", "--json", "--steps", "2", "--batch", "4", "--crop", "48", "--workers", "0"]
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train"]
-    assert len(rows) == 1 and rows[0]["backbone"] == "tiny" and rows[0]["device"] == "cpu"
+    seg_backbone = load_config("benchmark").seg.backbone  # bench train's default config
+    assert len(rows) == 1 and rows[0]["backbone"] == seg_backbone and rows[0]["device"] == "cpu"
     for key in ("model_train_img_s", "loop_train_img_s", "infer_img_s"):
         assert rows[0][key] > 0
     assert rows[0]["loop_over_model"] == pytest.approx(
