@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from c3seg.config import pretrained_setting
+from c3seg.models.common import upsample
 from c3seg.models.weights import load_pretrained
 
 
@@ -57,7 +58,7 @@ class TinyNet(nn.Module):
         x2 = self.stage2(self.stem(x))  # (B, 2w, H/4, W/4)
         x4 = self.context(self.stage3(x2))  # (B, 4w, H/s, W/s)
         if x4.shape[-2:] != x2.shape[-2:]:
-            x4 = nn.functional.interpolate(x4, size=x2.shape[-2:], mode="bilinear", align_corners=False)
+            x4 = upsample(x4, x2.shape[-2:])
         return self.head(torch.cat([x4, x2], 1))  # (B, K, H/4, W/4)
 
 
