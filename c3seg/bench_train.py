@@ -7,7 +7,7 @@ For a config's segmentation backbone at its crop and batch size (or the ones giv
   real loop          generated JPEG/PNG pairs on disk read by the stages' own Dataset, transform
                      and DataLoader (workers, pinned memory), then the same train step
 and the ratio real loop / model-only. On CUDA every combination of bf16 autocast and
-channels_last is timed; on CPU fp32 without channels_last (bf16 on CPU is slower there).
+channels_last is timed; on CPU fp32 with and without channels_last (bf16 on CPU is slower there).
 Images/s are medians over timed steps after warm-up steps.
 """
 
@@ -152,7 +152,9 @@ def bench_backbone(
 ) -> list[dict[str, Any]]:
     """One row per precision / memory-format combination (see the module docstring)."""
     combos = (
-        [(False, False)] if device.type == "cpu" else [(b, c) for b in (False, True) for c in (False, True)]
+        [(False, False), (False, True)]
+        if device.type == "cpu"
+        else [(b, c) for b in (False, True) for c in (False, True)]
     )
     with tempfile.TemporaryDirectory() as tmp:
         pairs = _generated_pairs(Path(tmp), batch * (steps + warmup), int(crop * 1.25), classes)

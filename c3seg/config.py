@@ -54,7 +54,8 @@ class TrainConfig:
     # trains its classifier at 10x the base rate (lr_mult 10 in its prototxt); 1 = one rate for all
     head_lr_mult: float = 1.0
     # augmentations that hide what is specific to a class, so the class-agnostic L-Net learns what
-    # transfers to unseen categories (measured in docs/benchmarks.md)
+    # transfers to unseen categories (measured in docs/benchmarks.md); the L-Net's and pretrain's
+    # only, each image its own draw, on the whole batch (c3seg.data.augment)
     hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5)
     colour: bool = False  # brightness/contrast/saturation jitter, 20% grayscale, channel permutation
     affine: float = 0.0  # random rotation in [-affine, affine] degrees, shear in [-0.8, 0.8] x that

@@ -112,10 +112,9 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
 
 
 def prepare(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move to device, channels_last on CUDA, wrap in DDP under torchrun."""
-    model = model.to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    """Move to device in channels_last (faster on CUDA and on CPU: `c3seg bench train` times both),
+    wrap in DDP under torchrun."""
+    model = model.to(device).to(memory_format=torch.channels_last)
     if dist.world_size() > 1:
         if device.type == "cuda" and any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -183,9 +182,10 @@ def model_from_checkpoint(ck: dict[str, Any], path: Path, expect_channels: int |
 def load_model(
     path: Path, device: torch.device | str = "cpu", stage_hint: str = "", expect_channels: int | None = None
 ) -> nn.Module:
-    """Rebuild a network from a checkpoint written with `checkpoint_dict`; eval mode."""
+    """Rebuild a network from a checkpoint written with `checkpoint_dict`; eval mode, channels_last."""
     ck = load_checkpoint(path, stage_hint)
-    return model_from_checkpoint(ck, Path(path), expect_channels).to(device).eval()
+    model = model_from_checkpoint(ck, Path(path), expect_channels).to(device)
+    return model.to(memory_format=torch.channels_last).eval()
 
 
 def save_state(path: Path, **state: Any) -> None:
