@@ -33,6 +33,9 @@ class DataConfig:
     scale_min: float = 0.75  # random rescale range for training
     scale_max: float = 1.25
     workers: int = 2  # DataLoader workers
+    # with workers 0, a training set keeps its decoded images in memory after the first epoch when
+    # they fit in this many MiB (c3seg.data.torchdata); 0 = decode at every read
+    keep_decoded_mb: int = 1024
     holdout: float = 0.1  # fraction of training images (strong and weak) held out to choose checkpoints
 
 

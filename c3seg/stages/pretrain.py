@@ -42,7 +42,7 @@ from c3seg.config import Config, PretrainConfig
 from c3seg.confusion import evaluate_classifier
 from c3seg.data.augment import Augment, augment, batch_seed
 from c3seg.data.pretrain_corpus import Corpus, load_corpus
-from c3seg.data.torchdata import LabelSet
+from c3seg.data.torchdata import LabelSet, decoded_budget
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import SegData
 from c3seg.infer import pool_scores
@@ -84,7 +84,7 @@ def cache_dir(cfg: Config) -> Path:
     return Path(cfg.data.root) / "pretrain" / f"{pc.backbone}-{key}"
 
 
-def corpus_sets(corpus: Corpus, pc: PretrainConfig) -> tuple[LabelSet, LabelSet]:
+def corpus_sets(corpus: Corpus, pc: PretrainConfig, keep_mb: int = 0) -> tuple[LabelSet, LabelSet]:
     """(training set, held-out set): the last `pc.holdout` of the corpus is held out (its images
     are drawn independently, so any part is a fair sample)."""
     n_held = max(1, round(len(corpus.images) * pc.holdout)) if pc.holdout > 0 else 0
@@ -93,7 +93,7 @@ def corpus_sets(corpus: Corpus, pc: PretrainConfig) -> tuple[LabelSet, LabelSet]
     k = corpus.num_categories + 1
     tf = train_transform(pc.crop, *SCALE)
     return (
-        LabelSet(corpus.images[:cut], labels[:cut], k, tf),
+        LabelSet(corpus.images[:cut], labels[:cut], k, tf, keep_mb),
         LabelSet(corpus.images[cut:], labels[cut:], k, eval_transform()),
     )
 
@@ -111,7 +111,7 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
     pc = cfg.pretrain
     seed_everything(pc.seed)
     device = dist.local_device(cfg.device)
-    ds, held_ds = corpus_sets(corpus, pc)
+    ds, held_ds = corpus_sets(corpus, pc, decoded_budget(cfg.data))
     loader = make_loader(ds, pc.batch_size, cfg.data.workers, train=True, seed=pc.seed)
     model = prepare(build_model(pc.backbone, corpus.num_categories, pc.pretrained), device)
     opt = make_optimizer(model, pc)

@@ -32,7 +32,7 @@ from torch.utils.data import ConcatDataset
 
 from c3seg import distributed as dist
 from c3seg.config import Config
-from c3seg.data.torchdata import PairSet
+from c3seg.data.torchdata import PairSet, decoded_budget
 from c3seg.data.transforms import train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.diffusion import SOURCES
@@ -94,8 +94,10 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
     tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
     ds: ConcatDataset = ConcatDataset(
         [
-            PairSet(pairs, tf, target=binarize),
-            PairSet([(s.image, run.selftrain_target(r, s.id)) for s in weak], tf),
+            PairSet(pairs, tf, target=binarize, keep_mb=decoded_budget(cfg.data)),
+            PairSet(
+                [(s.image, run.selftrain_target(r, s.id)) for s in weak], tf, keep_mb=decoded_budget(cfg.data)
+            ),
         ]
     )
     start = run.checkpoint(run.selftrain_lnet(r - 1))

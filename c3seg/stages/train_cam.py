@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from c3seg import distributed as dist
 from c3seg.config import Config
 from c3seg.confusion import evaluate_classifier
-from c3seg.data.torchdata import LabelSet
+from c3seg.data.torchdata import LabelSet, decoded_budget
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import pool_scores
@@ -51,9 +51,9 @@ log = logging.getLogger(__name__)
 STAGE = "cam"
 
 
-def label_set(samples: Sequence[Sample], num_classes: int, transform: Callable) -> LabelSet:
+def label_set(samples: Sequence[Sample], num_classes: int, transform: Callable, keep_mb: int = 0) -> LabelSet:
     """Images with their image-level labels only: a LabelSet never opens a mask."""
-    return LabelSet([s.image for s in samples], [s.labels for s in samples], num_classes, transform)
+    return LabelSet([s.image for s in samples], [s.labels for s in samples], num_classes, transform, keep_mb)
 
 
 def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
@@ -69,7 +69,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     device = dist.local_device(cfg.device)
     train, held = holdout(list(data.train), cfg.data.holdout)
     tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
-    ds = label_set(train, data.num_classes, tf)
+    ds = label_set(train, data.num_classes, tf, decoded_budget(cfg.data))
     held_ds = label_set(held, data.num_classes, eval_transform())
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, k, pretrained_weights(tc, run)), device)

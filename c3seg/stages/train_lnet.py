@@ -32,7 +32,7 @@ from torch.utils.data import Dataset
 from c3seg import distributed as dist
 from c3seg.config import Config, TrainConfig
 from c3seg.data.augment import Augment, augment, batch_seed
-from c3seg.data.torchdata import PairSet
+from c3seg.data.torchdata import PairSet, decoded_budget
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import SegData
 from c3seg.infer import foreground_prob
@@ -130,7 +130,7 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     if not pairs:
         raise ValueError(f"split {split.name} leaves no strong training image with a mask for the L-Net")
     tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
-    ds = PairSet(pairs, tf, target=binarize)
+    ds = PairSet(pairs, tf, target=binarize, keep_mb=decoded_budget(cfg.data))
     model = build_model(tc.backbone, 1, pretrained_weights(tc, run))
     extra = {x.image for x in data.extra_strong}
     log.info("lnet: %d training images (%d of them extra strong)", len(ds), sum(p[0] in extra for p in pairs))
@@ -171,9 +171,10 @@ def fit_lnet(
         model.train()
         t0, losses = time.time(), []
         desc = f"{stage} {epoch + 1}/{tc.epochs}"
-        for images, masks, idx in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
+        for raw, targets, idx in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
             draw = torch.Generator().manual_seed(batch_seed(cfg.seed, epoch, int(idx[0])))
-            images, masks = augment(images, masks, aug, draw)
+            images, masks = augment(raw, targets, aug, draw)
+            assert masks is not None  # augment returns the masks it was given
             with autocast(device, tc.amp):
                 logits = upsample(model(images), masks.shape[-2:])  # (B, 1, H, W)
             loss = lnet_loss(logits.float(), masks)

@@ -40,7 +40,7 @@ from torch import nn
 from c3seg import distributed as dist
 from c3seg.config import Config
 from c3seg.confusion import evaluate_model
-from c3seg.data.torchdata import PairSet
+from c3seg.data.torchdata import PairSet, decoded_budget
 from c3seg.data.transforms import normalize, train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.infer import segment
@@ -286,9 +286,12 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     opt_p = adversarial_optimizer(pnet.parameters(), pc.optim_pnet, pc.lr_pnet, 0.9, 0.0)
 
     transform = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
-    strong_set = PairSet(method_pairs(cfg, run, data, split, "strong-only"), transform)  # hold-out excluded
+    keep = decoded_budget(cfg.data)
+    strong_set = PairSet(
+        method_pairs(cfg, run, data, split, "strong-only"), transform, keep_mb=keep
+    )  # no hold-out
     all_pairs = method_pairs(cfg, run, data, split, PNET_START)
-    all_set = PairSet(all_pairs, transform)
+    all_set = PairSet(all_pairs, transform, keep_mb=keep)
     seg_loss = segmentation_loss(cfg.seg, data, all_pairs, device, "pnet")  # train-seg's J_m
     strong_loader = make_loader(strong_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     all_loader = make_loader(all_set, pc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from c3seg import distributed as dist
 from c3seg.config import Config, SegConfig
-from c3seg.data.torchdata import PairSet
+from c3seg.data.torchdata import PairSet, decoded_budget
 from c3seg.data.transforms import train_transform
 from c3seg.data.types import SegData
 from c3seg.io import read_label
@@ -131,7 +131,8 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     seed_everything(cfg.seed)
     device = dist.local_device(cfg.device)
     pairs = method_pairs(cfg, run, data, split, method)
-    ds = PairSet(pairs, train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max))
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
+    ds = PairSet(pairs, tf, keep_mb=decoded_budget(cfg.data))
     seg_loss = segmentation_loss(tc, data, pairs, device, method)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device)
