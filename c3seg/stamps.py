@@ -37,7 +37,10 @@ from c3seg.splits import SplitSet
 
 PRETRAIN = "pretrain"
 # settings that change how fast a stage runs, never what it writes
-NOT_IN_KEY = {"data": {"root", "workers"}, "labels": {"workers", "shard", "batch_size", "figure_images"}}
+NOT_IN_KEY = {
+    "data": {"root", "workers", "keep_decoded_mb"},
+    "labels": {"workers", "shard", "batch_size", "figure_images"},
+}
 LABEL_UNITS = ("make-labels", "self-train")
 
 

@@ -189,3 +189,14 @@ def test_self_train_owns_only_its_rounds_not_make_labels_labels(tmp_path: Path) 
     run.selftrain_summary.parent.mkdir(parents=True)
     run.selftrain_summary.write_text("[]")
     assert has_outputs("self-train", run)
+
+
+def test_loading_settings_are_not_part_of_any_key(tmp_path: Path) -> None:
+    """Workers and the decoded-image budget change how images are read, not the outputs."""
+    from c3seg.stamps import unit_key
+
+    base = _cfg(tmp_path)
+    other = _cfg(tmp_path, "data.keep_decoded_mb=0", "data.workers=3")
+    for unit in ("train-lnet", "train-seg/lnet"):
+        assert unit_key(unit, base, "x") == unit_key(unit, other, "x")
+    assert unit_key("train-lnet", base, "x") != unit_key("train-lnet", _cfg(tmp_path, "data.crop=32"), "x")
