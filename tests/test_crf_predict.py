@@ -77,9 +77,12 @@ def test_bench_train_reports_model_and_loop_throughput(capsys):
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train"]
     seg_backbone = load_config("benchmark").seg.backbone  # bench train's default config
-    assert len(rows) == 1 and rows[0]["backbone"] == seg_backbone and rows[0]["device"] == "cpu"
-    for key in ("model_train_img_s", "loop_train_img_s", "infer_img_s"):
-        assert rows[0][key] > 0
-    assert rows[0]["loop_over_model"] == pytest.approx(
-        rows[0]["loop_train_img_s"] / rows[0]["model_train_img_s"], rel=0.01
-    )
+    # on CPU: fp32, contiguous and channels_last (what the stages use)
+    assert [(r["bf16"], r["channels_last"]) for r in rows] == [(False, False), (False, True)]
+    for row in rows:
+        assert row["backbone"] == seg_backbone and row["device"] == "cpu"
+        for key in ("model_train_img_s", "loop_train_img_s", "infer_img_s"):
+            assert row[key] > 0
+        assert row["loop_over_model"] == pytest.approx(
+            row["loop_train_img_s"] / row["model_train_img_s"], rel=0.01
+        )
