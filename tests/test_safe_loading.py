@@ -42,9 +42,11 @@ def test_checkpoint_round_trip_is_stamped(tmp_path: Path) -> None:
     path = save_checkpoint(tmp_path / "m.pt", checkpoint_dict(model, "tiny", 3, epoch=4))
     ck = load_checkpoint(path)
     assert ck["format"] == CHECKPOINT_FORMAT and ck["epoch"] == 4 and "c3seg" in ck
-    again = load_model(path)
+    again = load_model(path)  # eval mode, channels_last (the memory layout inference uses)
+    for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
     x = torch.rand(1, 3, 32, 32)
-    assert torch.equal(again(x), model.eval()(x))
+    assert torch.equal(again(x), model.to(memory_format=torch.channels_last).eval()(x))
 
 
 def test_truncated_and_foreign_files(tmp_path: Path) -> None:
