@@ -112,8 +112,8 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
 
 
 def prepare(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move to device in channels_last (faster on CUDA and on CPU: `c3seg bench train` times both),
-    wrap in DDP under torchrun."""
+    """Move to device in channels_last (faster on CUDA; on CPU faster for inference, neutral for
+    training: `c3seg bench train` times both), wrap in DDP under torchrun."""
     model = model.to(device).to(memory_format=torch.channels_last)
     if dist.world_size() > 1:
         if device.type == "cuda" and any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):

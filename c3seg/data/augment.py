@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, denormalize
 
 # RGB -> YIQ (NTSC); a hue shift is a rotation of the (I, Q) chroma plane.
 _YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
@@ -57,9 +57,7 @@ def augment(
     Geometry first (outside the image: black, mask void), then colour; returns the normalized batch."""
     if not aug.active:
         return images, masks
-    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
-    x = (images * std + mean).clamp(0, 1)  # (B, 3, H, W) in [0, 1]
+    x = denormalize(images)  # (B, 3, H, W) in [0, 1]
     if aug.affine > 0:
         x, masks = _affine(x, masks, aug.affine, generator)
     if aug.colour:
@@ -68,6 +66,8 @@ def augment(
         x = _hue(x, aug.hue, generator)
     if aug.colour:
         x = _grey_and_shuffle(x, generator)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std, masks
 
 

@@ -127,6 +127,7 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
         pc.epochs,
         device,
     )
+    aug = Augment(pc.hue, pc.colour, pc.affine)
     for epoch in range(start, pc.epochs):
         model.train()
         start_epoch(loader, pc.seed, epoch)
@@ -137,7 +138,7 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
             set_lr(opt, poly_lr(pc.lr, epoch * len(loader) + it, total))
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
             draw = torch.Generator().manual_seed(batch_seed(pc.seed, epoch, int(idx[0])))
-            images, _ = augment(images, None, Augment(pc.hue, pc.colour, pc.affine), draw)
+            images, _ = augment(images, None, aug, draw)
             with autocast(device, pc.amp):
                 maps = model(images)  # (B, K, h, w) class score maps
             logits = pool_scores(maps.float(), pc.pool)  # (B, K) image-level logits

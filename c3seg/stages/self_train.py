@@ -91,13 +91,14 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
     st, tc = cfg.selftrain, cfg.lnet
     tc = dataclasses.replace(tc, epochs=st.epochs, lr=st.lr)
     pairs, held = lnet_pairs(cfg, data, split)
-    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
+    tf, keep = (
+        train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max),
+        decoded_budget(cfg.data),
+    )
     ds: ConcatDataset = ConcatDataset(
         [
-            PairSet(pairs, tf, target=binarize, keep_mb=decoded_budget(cfg.data)),
-            PairSet(
-                [(s.image, run.selftrain_target(r, s.id)) for s in weak], tf, keep_mb=decoded_budget(cfg.data)
-            ),
+            PairSet(pairs, tf, target=binarize, keep_mb=keep),
+            PairSet([(s.image, run.selftrain_target(r, s.id)) for s in weak], tf, keep_mb=keep),
         ]
     )
     start = run.checkpoint(run.selftrain_lnet(r - 1))

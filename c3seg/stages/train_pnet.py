@@ -287,9 +287,8 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
 
     transform = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
     keep = decoded_budget(cfg.data)
-    strong_set = PairSet(
-        method_pairs(cfg, run, data, split, "strong-only"), transform, keep_mb=keep
-    )  # no hold-out
+    strong_pairs = method_pairs(cfg, run, data, split, "strong-only")  # hold-out excluded
+    strong_set = PairSet(strong_pairs, transform, keep_mb=keep)
     all_pairs = method_pairs(cfg, run, data, split, PNET_START)
     all_set = PairSet(all_pairs, transform, keep_mb=keep)
     seg_loss = segmentation_loss(cfg.seg, data, all_pairs, device, "pnet")  # train-seg's J_m
