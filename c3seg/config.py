@@ -58,7 +58,7 @@ class TrainConfig:
     head_lr_mult: float = 1.0
     # augmentations that hide what is specific to a class, so the class-agnostic L-Net learns what
     # transfers to unseen categories (measured in docs/benchmarks.md); the L-Net's and pretrain's
-    # only, each image its own draw, on the whole batch (c3seg.data.augment)
+    # only, per image in the loader (c3seg.data.transforms.train_transform)
     hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5)
     colour: bool = False  # brightness/contrast/saturation jitter, 20% grayscale, channel permutation
     affine: float = 0.0  # random rotation in [-affine, affine] degrees, shear in [-0.8, 0.8] x that

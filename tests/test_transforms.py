@@ -60,3 +60,25 @@ def test_eval_transform_keeps_the_full_image():
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     torch.testing.assert_close(x, (image.float() / 255 - mean) / std)
+
+
+def test_lnet_colour_and_affine_keep_mask_values_and_alignment():
+    torch.manual_seed(2)
+    t = train_transform(24, 1.0, 1.0, hue=0.5, colour=True, affine=25)
+    plain = train_transform(24, 1.0, 1.0, affine=25)
+    for _ in range(10):
+        image, mask = pair()
+        x, y = t(image, mask)
+        assert x.shape == (3, 24, 24) and set(torch.unique(y).tolist()) <= {0, 1, 2, 255}
+        _, y_plain = plain(image, mask)
+        assert set(torch.unique(y_plain).tolist()) <= {0, 1, 2, 255}
+    # geometry alone: away from label edges the (untouched) red channel still encodes the class
+    torch.manual_seed(3)
+    for _ in range(10):
+        image, mask = pair(40, 40)
+        x, y = plain(image, mask)
+        red = denormalize(x[None])[0, 0] * 255
+        edge = ((y != y.roll(1, -1)) | (y != y.roll(1, -2))).float()[None]
+        keep = (y != 255) & ~(torch.nn.functional.max_pool2d(edge, 3, 1, 1)[0] > 0)
+        if keep.any():
+            assert (red[keep] - (y[keep].float() * 40 + 10)).abs().median() < 12

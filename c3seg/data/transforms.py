@@ -1,8 +1,8 @@
 """Transforms applied to image and mask together (torchvision.transforms.v2).
 
 Training: random rescale, random crop with the mask padded by 255 (void), horizontal flip,
-ImageNet normalization (the L-Net's colour and affine augmentation: c3seg.data.augment, on the
-batch). Evaluation: normalization only, full image.
+ImageNet normalization; optionally colour and affine augmentation (the L-Net's). Evaluation:
+normalization only, full image.
 """
 
 from __future__ import annotations
@@ -31,15 +31,40 @@ class RandomScale(torch.nn.Module):
         )
 
 
-def train_transform(crop: int, scale_min: float = 0.5, scale_max: float = 1.5) -> v2.Compose:
-    """Random rescale, crop with 255 padding, horizontal flip, normalization. The L-Net's colour
-    and shape augmentation runs afterwards on the whole batch (c3seg.data.augment)."""
+def train_transform(
+    crop: int,
+    scale_min: float = 0.5,
+    scale_max: float = 1.5,
+    hue: float = 0.0,
+    colour: bool = False,
+    affine: float = 0.0,
+) -> v2.Compose:
+    """Random rescale, `affine` (rotation and shear), crop with 255 padding, flip, then colour.
+
+    `hue`, `colour` and `affine` change the image (the mask only follows the geometry): class
+    colour and exact class shape stop being cues, which makes the class-agnostic L-Net learn the
+    object cues that transfer to categories it never saw."""
     void = {tv_tensors.Mask: 255, "others": 0}
+    geometry = []
+    if affine > 0:
+        shear = 0.8 * affine
+        geometry = [v2.RandomAffine(degrees=affine, shear=(-shear, shear, -shear, shear), fill=void)]
+    appearance: list[torch.nn.Module] = []
+    if colour:
+        appearance = [
+            v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.8, hue=hue),
+            v2.RandomGrayscale(0.2),
+            v2.RandomChannelPermutation(),
+        ]
+    elif hue > 0:
+        appearance = [v2.ColorJitter(hue=hue)]
     return v2.Compose(
         [
             RandomScale(scale_min, scale_max),
+            *geometry,
             v2.RandomCrop(crop, pad_if_needed=True, fill=void),
             v2.RandomHorizontalFlip(),
+            *appearance,
             v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True),
             v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
         ]

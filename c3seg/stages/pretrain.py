@@ -40,7 +40,6 @@ import torch.nn.functional as F
 from c3seg import distributed as dist
 from c3seg.config import Config, PretrainConfig
 from c3seg.confusion import evaluate_classifier
-from c3seg.data.augment import Augment, augment, batch_seed
 from c3seg.data.pretrain_corpus import Corpus, load_corpus
 from c3seg.data.torchdata import LabelSet, decoded_budget
 from c3seg.data.transforms import eval_transform, train_transform
@@ -91,7 +90,7 @@ def corpus_sets(corpus: Corpus, pc: PretrainConfig, keep_mb: int = 0) -> tuple[L
     cut = len(corpus.images) - n_held
     labels = [tuple(c + 1 for c in cats) for cats in corpus.labels]  # LabelSet counts 0 as background
     k = corpus.num_categories + 1
-    tf = train_transform(pc.crop, *SCALE)
+    tf = train_transform(pc.crop, *SCALE, pc.hue, pc.colour, pc.affine)
     return (
         LabelSet(corpus.images[:cut], labels[:cut], k, tf, keep_mb),
         LabelSet(corpus.images[cut:], labels[cut:], k, eval_transform()),
@@ -127,18 +126,15 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
         pc.epochs,
         device,
     )
-    aug = Augment(pc.hue, pc.colour, pc.affine)
     for epoch in range(start, pc.epochs):
         model.train()
         start_epoch(loader, pc.seed, epoch)
         t0, losses, seen = time.perf_counter(), [], 0
-        for it, (images, targets, idx) in enumerate(
+        for it, (images, targets, _) in enumerate(
             progress(loader, images_per_epoch(loader), f"pretrain {epoch + 1}/{pc.epochs}")
         ):
             set_lr(opt, poly_lr(pc.lr, epoch * len(loader) + it, total))
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            draw = torch.Generator().manual_seed(batch_seed(pc.seed, epoch, int(idx[0])))
-            images, _ = augment(images, None, aug, draw)
             with autocast(device, pc.amp):
                 maps = model(images)  # (B, K, h, w) class score maps
             logits = pool_scores(maps.float(), pc.pool)  # (B, K) image-level logits

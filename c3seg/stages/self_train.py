@@ -92,7 +92,7 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
     tc = dataclasses.replace(tc, epochs=st.epochs, lr=st.lr)
     pairs, held = lnet_pairs(cfg, data, split)
     tf, keep = (
-        train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max),
+        train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine),
         decoded_budget(cfg.data),
     )
     ds: ConcatDataset = ConcatDataset(

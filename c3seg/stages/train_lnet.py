@@ -31,7 +31,6 @@ from torch.utils.data import Dataset
 
 from c3seg import distributed as dist
 from c3seg.config import Config, TrainConfig
-from c3seg.data.augment import Augment, augment, batch_seed
 from c3seg.data.torchdata import PairSet, decoded_budget
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import SegData
@@ -129,7 +128,7 @@ def train_lnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     pairs, held = lnet_pairs(cfg, data, split)
     if not pairs:
         raise ValueError(f"split {split.name} leaves no strong training image with a mask for the L-Net")
-    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max)
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine)
     ds = PairSet(pairs, tf, target=binarize, keep_mb=decoded_budget(cfg.data))
     model = build_model(tc.backbone, 1, pretrained_weights(tc, run))
     extra = {x.image for x in data.extra_strong}
@@ -154,7 +153,6 @@ def fit_lnet(
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(model, device)
     opt = make_optimizer(model, tc)
-    aug = Augment(tc.hue, tc.colour, tc.affine)
     best_iou, best_model, best_epoch = -1.0, None, -1
     state, start, tlog = begin(run, stage, model, opt)
     if state is not None:
@@ -171,10 +169,7 @@ def fit_lnet(
         model.train()
         t0, losses = time.time(), []
         desc = f"{stage} {epoch + 1}/{tc.epochs}"
-        for raw, targets, idx in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
-            draw = torch.Generator().manual_seed(batch_seed(cfg.seed, epoch, int(idx[0])))
-            images, masks = augment(raw, targets, aug, draw)
-            assert masks is not None  # augment returns the masks it was given
+        for images, masks, _ in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
             with autocast(device, tc.amp):
                 logits = upsample(model(images), masks.shape[-2:])  # (B, 1, H, W)
             loss = lnet_loss(logits.float(), masks)
