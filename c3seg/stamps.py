@@ -212,9 +212,17 @@ def _defaults() -> dict[str, Any]:
     return {k: _plain(v) for k, v in _flat(dataclasses.asdict(Config()))}
 
 
+def _speed_only(path: str) -> bool:
+    """Whether a flat key path (`data.workers`) names a setting of NOT_IN_KEY."""
+    section, _, name = path.partition(".")
+    return name in NOT_IN_KEY.get(section, set())
+
+
 def stale_reason(record: dict[str, Any], want: dict[str, Any]) -> str | None:
-    """Why a record does not match what a unit would be made from now (None: it matches)."""
-    old, new = dict(_flat(record.get("key", {}))), dict(_flat(want["key"]))
+    """Why a record does not match what a unit would be made from now (None: it matches). A
+    setting a record holds but NOT_IN_KEY now names (an older c3seg keyed on it) is ignored."""
+    old = {k: v for k, v in _flat(record.get("key", {})) if not _speed_only(k)}
+    new = dict(_flat(want["key"]))
     defaults = _defaults()
     changed = [
         k

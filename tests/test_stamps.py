@@ -104,6 +104,16 @@ def test_stale_reason_names_settings_and_upstream() -> None:
     assert stale_reason(want, want) is None
 
 
+def test_record_keyed_on_a_speed_only_setting_still_matches() -> None:
+    """An older c3seg put data.keep_decoded_mb in its keys; now that it is known not to change any
+    output, such a record matches (its finished outputs are kept), whatever value it holds."""
+    want = {"key": {"data": {"crop": 64}, "lnet": {"epochs": 40}}, "upstream": {}}
+    old = {"key": {"data": {"crop": 64, "keep_decoded_mb": 1024, "workers": 2}, "lnet": {"epochs": 40}}}
+    assert stale_reason({**old, "upstream": {}}, want) is None
+    old["key"]["data"]["crop"] = 32
+    assert stale_reason({**old, "upstream": {}}, want) == "data.crop 32 -> 64"
+
+
 def test_self_train_rounds_zero_undoes_it(tmp_path: Path) -> None:
     run = Run(tmp_path / "run")
     cfg = _cfg(tmp_path, "methods=lnet", "selftrain.rounds=1", "selftrain.epochs=1")
