@@ -77,7 +77,7 @@ def test_bench_train_reports_model_and_loop_throughput(capsys):
     assert main(args) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train"]
     seg_backbone = load_config("benchmark").seg.backbone  # bench train's default config
-    # on CPU: fp32, contiguous and channels_last (what the stages use)
+    # on CPU: fp32, contiguous (how the stages train) and channels_last (how they infer)
     assert [(r["bf16"], r["channels_last"]) for r in rows] == [(False, False), (False, True)]
     for row in rows:
         assert row["backbone"] == seg_backbone and row["device"] == "cpu"
