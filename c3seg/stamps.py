@@ -58,7 +58,7 @@ def label_unit(cfg: Config) -> str:
 
 def _section(cfg: Config, name: str) -> dict[str, Any]:
     d = dataclasses.asdict(getattr(cfg, name))
-    return {k: v for k, v in d.items() if k not in NOT_IN_KEY.get(name, set())}
+    return {k: v for k, v in d.items() if not _speed_only(f"{name}.{k}")}
 
 
 def listing_fingerprint(data: SegData, split: SplitSet) -> str:

@@ -91,10 +91,8 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
     st, tc = cfg.selftrain, cfg.lnet
     tc = dataclasses.replace(tc, epochs=st.epochs, lr=st.lr)
     pairs, held = lnet_pairs(cfg, data, split)
-    tf, keep = (
-        train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine),
-        decoded_budget(cfg.data),
-    )
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, tc.hue, tc.colour, tc.affine)
+    keep = decoded_budget(cfg.data)
     ds: ConcatDataset = ConcatDataset(
         [
             PairSet(pairs, tf, target=binarize, keep_mb=keep),
