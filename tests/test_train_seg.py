@@ -16,10 +16,10 @@ def test_image_label_loss_wants_labelled_classes_and_no_others() -> None:
     misses_a[0, 0] = 8.0  # background everywhere
     confuses = finds_a.clone()
     confuses[0, 2, 4:] = 16.0  # and class b, which the image is not labelled with
-    lo, mid, hi = (image_label_loss(x, labels) for x in (finds_a, confuses, misses_a))
+    lo, mid, hi = (image_label_loss(x.log_softmax(1), labels) for x in (finds_a, confuses, misses_a))
     assert lo < mid and lo < hi
     x = misses_a.clone().requires_grad_(True)
-    image_label_loss(x, labels).backward()
+    image_label_loss(x.log_softmax(1), labels).backward()
     assert x.grad[0, 1].min() < 0  # raising class a's score anywhere lowers the loss
 
 
@@ -55,3 +55,14 @@ def test_class_weights_follow_median_frequency(tmp_path) -> None:
     half = class_weights(pairs, 4, 0.5)
     assert half[:3].tolist() == pytest.approx((expected**0.5).tolist(), rel=1e-5)
     assert class_weights(pairs, 4, 0.0).tolist() == pytest.approx([1.0] * 4)
+
+
+def test_image_label_loss_reads_each_class_largest_probability() -> None:
+    import torch.nn.functional as F
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 6, 5, generator=g)
+    labels = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    top = torch.softmax(x, 1)[:, 1:].flatten(2).amax(-1)  # (B, C-1)
+    want = F.binary_cross_entropy(top.clamp(1e-6, 1 - 1e-6), labels)
+    assert torch.allclose(image_label_loss(x.log_softmax(1), labels), want, atol=1e-6)
