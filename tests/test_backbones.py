@@ -57,3 +57,22 @@ def test_tiny_fast_costs_under_a_third_of_tiny_and_sees_about_as_far() -> None:
 def test_deep_stride_is_checked() -> None:
     with pytest.raises(ValueError, match="deep_stride"):
         TinyNet(3, deep_stride=2)
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"), [((2, 17, 24, 24), (96, 96)), ((1, 3, 13, 17), (50, 61)), ((2, 5, 30, 40), (12, 9))]
+)
+def test_upsample_gives_f_interpolate_values_and_gradients(shape, size) -> None:
+    import torch.nn.functional as F
+
+    from c3seg.models.common import upsample
+
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    ref = x.detach().clone().requires_grad_(True)
+    got, want = upsample(x, size), F.interpolate(ref, size=size, mode="bilinear", align_corners=False)
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+    g = torch.randn_like(want)
+    got.backward(g)
+    want.backward(g)
+    assert torch.allclose(x.grad, ref.grad, atol=1e-4)
+    assert upsample(x, shape[-2:]) is x  # same size: nothing to do
