@@ -25,8 +25,9 @@ def bilinear_matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dt
 
 def upsample(logits: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
     """(B, K, h, w) -> (B, K, H, W), bilinear (align_corners=False), as two matrix products:
-    the same values as F.interpolate up to float rounding, and on CPU a training step's
-    upsampling (forward and backward) in about half of F.interpolate's time."""
+    the same values and gradients as F.interpolate up to float rounding. Faster than F.interpolate
+    in an isolated CPU micro-benchmark; not measurably faster in a real train-seg unit
+    (docs/benchmarks.md, eleventh session)."""
     (h, w), (H, W) = logits.shape[-2:], tuple(size)
     if (h, w) == (H, W):
         return logits
