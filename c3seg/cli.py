@@ -50,8 +50,8 @@ def _add_run_args(p: argparse.ArgumentParser, out_required: bool = True) -> None
 
 def cmd_run(args: argparse.Namespace) -> int:
     from c3seg.config import load_config
+    from c3seg.engine.run import Run
     from c3seg.pipeline import parse_stages, run_stages
-    from c3seg.run import Run
 
     overrides = list(args.overrides)
     if args.dataset:
@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _seeds(text: str) -> list[int]:
-    from c3seg.seeds import parse_seeds
+    from c3seg.headline import parse_seeds
 
     try:
         return parse_seeds(text)
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overlay", action="store_true", help="also write <name>_overlay.jpg (colours over the image)"
     )
-    p.set_defaults(func=lambda a: _call("c3seg.stages.predict:predict_command", a))
+    p.set_defaults(func=lambda a: _call("c3seg.inference.predict:predict_command", a))
 
     p = sub.add_parser("export", help="a trained model as one safetensors file with its metadata (and ONNX)")
     p.add_argument("--run", required=True, type=Path, help="the run folder")
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("H", "W"),
         help="example image size for the ONNX export and its parity check",
     )
-    p.set_defaults(func=lambda a: _call("c3seg.export:export_command", a))
+    p.set_defaults(func=lambda a: _call("c3seg.inference.export:export_command", a))
 
     data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("check", help="check a dataset for missing, unreadable or malformed files")
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--workers", type=int, default=0, help="also time N worker processes (0: 1 and 2)")
-    p.set_defaults(func=lambda a: _call("c3seg.bench:bench_command", a))
+    p.set_defaults(func=lambda a: _call("c3seg.bench.diffusion:bench_command", a))
     p = bench.add_parser("train", help="training and inference throughput: model-only vs the real loop")
     p.add_argument(
         "--config",
@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10, help="timed steps (after 3 warm-up steps)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
-    p.set_defaults(func=lambda a: _call("c3seg.bench_train:bench_train_command", a))
+    p.set_defaults(func=lambda a: _call("c3seg.bench.train:bench_train_command", a))
     p = bench.add_parser(
         "pipeline", help="every stage of a config scaled down and timed, extrapolated to VOC's size"
     )
@@ -232,11 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="keep the scaled run here (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("overrides", nargs="*", help="key=value settings, e.g. device=cuda labels.workers=16")
-    p.set_defaults(func=lambda a: _call("c3seg.bench_pipeline:bench_pipeline_command", a))
+    p.set_defaults(func=lambda a: _call("c3seg.bench.pipeline:bench_pipeline_command", a))
     p = bench.add_parser("crf", help="time the fast and the exact dense CRF (ms an image)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.add_argument("--repeats", type=int, default=5)
-    p.set_defaults(func=lambda a: _call("c3seg.bench_crf:bench_crf_command", a))
+    p.set_defaults(func=lambda a: _call("c3seg.bench.crf:bench_crf_command", a))
     return parser
 
 

@@ -150,7 +150,7 @@ class PNetConfig:
 class PretrainConfig(CamConfig):
     """pretrain: the backbone as a multi-label classifier on a generated image-level corpus (labels
     only, never the evaluation data), in the role of the paper's ImageNet pretraining; read where
-    lnet/cam/seg.pretrained=pretrain. See c3seg.stages.pretrain and c3seg.data.pretrain_corpus."""
+    lnet/cam/seg.pretrained=pretrain. See c3seg.stages.pretrain and c3seg.data.synthetic.corpus."""
 
     images: int = 6000  # corpus images (a `holdout` part of them logs mAP each epoch)
     extra_categories: int = 32  # new procedural categories beside the benchmark's 16
@@ -183,7 +183,7 @@ class EvalConfig:
     """evaluate: which methods are also evaluated after a dense CRF (the paper's Table 3 applies
     one to its results), reported as rows "<method>+crf" with the CRF's time per image."""
 
-    crf: str = "fast"  # fast (c3seg.crf, PyTorch, any device) | exact (pydensecrf2: pip install 'c3seg[crf]')
+    crf: str = "fast"  # fast (c3seg.inference.crf, PyTorch, any device) | exact (pydensecrf2: pip install 'c3seg[crf]')
     crf_methods: tuple[str, ...] = ()  # e.g. [pnet] or [lnet, pnet, fully-supervised]
 
     def __post_init__(self) -> None:

@@ -1,6 +1,6 @@
 """`c3seg demo`: the built-in benchmark end to end — every stage of the paper and the Table 2
 report, on a laptop's CPU in minutes. With `--seeds`, once per seed and a summary over them
-(c3seg.seeds)."""
+(c3seg.headline)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from c3seg.config import load_config
+from c3seg.engine.run import Run
+from c3seg.headline import SeedRuns, summarize, summary_md
 from c3seg.io import read_json, write_json, write_text
 from c3seg.pipeline import STAGES, run_stages
-from c3seg.run import Run
-from c3seg.seeds import SeedRuns, summarize, summary_md
 
 log = logging.getLogger(__name__)
 SEED_KEYS = ("seed", "data.bench_seed")  # set per run by --seeds

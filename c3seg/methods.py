@@ -14,7 +14,7 @@ from c3seg.splits import holdout, partition, strong_holdout, training_pairs
 if TYPE_CHECKING:
     from c3seg.config import Config
     from c3seg.data.types import SegData
-    from c3seg.run import Run
+    from c3seg.engine.run import Run
     from c3seg.splits import SplitSet
 
 # method -> (mode of splits.training_pairs, pseudo-label source or None)

@@ -1,6 +1,6 @@
 """`c3seg run`: the stages of the paper in order, each reading and writing the run folder.
 
-Before a stage runs, its record (c3seg.stamps) is compared with the settings and upstream outputs
+Before a stage runs, its record (c3seg.engine.records) is compared with the settings and upstream outputs
 it would be made from now: up to date -> skipped; started with the same ones -> the stage's own
 function resumes its partial outputs (it decides what "complete" means: a final checkpoint, every
 label file); anything changed -> its outputs are removed and made anew, and so, in turn, is
@@ -16,16 +16,17 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
-from c3seg import distributed as dist
-from c3seg import stamps
 from c3seg.config import Config, save_config
 from c3seg.data.load import load_dataset
 from c3seg.data.types import SegData
+from c3seg.engine import distributed as dist
+from c3seg.engine import records
+from c3seg.engine.run import Run
 from c3seg.io import read_json, write_json
 from c3seg.methods import METHODS, REPORT_ORDER, STAGE_NAMES
-from c3seg.run import Run
 from c3seg.splits import SplitSet, load_split
 from c3seg.stages.evaluate import evaluate_all
 from c3seg.stages.make_labels import make_labels
@@ -44,7 +45,7 @@ STAGES: dict[str, Callable[[Config, Run, SegData, SplitSet], Path]] = {
     "train-lnet": train_lnet,  # Eq. 1
     "train-cam": train_cam,  # Zhou et al. 2016
     "make-labels": make_labels,  # Eq. 2
-    "self-train": self_train,  # beyond the paper: only with selftrain.rounds > 0
+    "self-train": partial(self_train, make_labels=make_labels),  # beyond the paper: selftrain.rounds > 0
     "train-seg": train_seg_methods,  # DeepLab on strong masks + L_w
     "train-pnet": train_pnet,  # Eq. 3-5
     "evaluate": evaluate_all,  # Table 2
@@ -71,7 +72,7 @@ def parse_stages(text: str) -> list[str]:
 def needed(stage: str, cfg: Config) -> bool:
     """Whether a stage is needed: pseudo labels only for methods trained on them; the pretrain
     stage only for a needed network with pretrained=pretrain."""
-    from c3seg.train_utils import PRETRAIN
+    from c3seg.engine.training import PRETRAIN
 
     if stage == "pretrain":
         users = {"train-lnet": cfg.lnet, "train-cam": cfg.cam, "train-seg": cfg.seg}
@@ -107,7 +108,7 @@ def check_methods(cfg: Config) -> None:
             f"unknown method {unknown[0]!r} in evaluate.crf_methods; choose from {', '.join(REPORT_ORDER)}"
         )
     if cfg.evaluate.crf_methods and cfg.evaluate.crf == "exact":
-        from c3seg.crf import exact_crf_module
+        from c3seg.inference.crf import exact_crf_module
 
         exact_crf_module()  # fails now, not after hours of training, when pydensecrf2 is missing
 
@@ -135,7 +136,7 @@ def run_log(run: Run) -> Iterator[None]:
 
 
 def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False) -> None:
-    """Run `stages` in order on `run`: each unit (c3seg.stamps) is skipped when its record matches
+    """Run `stages` in order on `run`: each unit (c3seg.engine.records) is skipped when its record matches
     the settings and upstream outputs it would be made from now, resumed when it started with
     them, and made anew (after removing its outputs) when they changed. One process at a time:
     the run folder is locked while it works. Finished outputs that changed settings would discard
@@ -145,7 +146,7 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
         data = load_dataset(cfg.data)
         split = load_split(cfg.data.split, data.classes)
         if not force:
-            refuse_discarding(cfg, run, stages, stamps.listing_fingerprint(data, split))
+            refuse_discarding(cfg, run, stages, records.listing_fingerprint(data, split))
         setup(cfg, run)
         log.info(
             "dataset %s: %d train / %d val images, %d classes; split %s: %d strong, %d weak",
@@ -157,11 +158,11 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
             len(split.strong),
             len(split.weak),
         )
-        listing = stamps.listing_fingerprint(data, split)
-        if cfg.selftrain.rounds == 0 and stamps.read_stamp(run, "self-train") is not None:
+        listing = records.listing_fingerprint(data, split)
+        if cfg.selftrain.rounds == 0 and records.read_stamp(run, "self-train") is not None:
             log.info("self-train: selftrain.rounds=0 now; undoing its rounds (labels/ back to round 0)")
             if dist.is_main():
-                stamps.clear("self-train", run)
+                records.clear("self-train", run)
             dist.barrier()
         for name in stages:
             if not needed(name, cfg):
@@ -176,7 +177,7 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
                 stage_fn(name)(cfg, run, data, split)
                 record_seconds(run, name, time.perf_counter() - t0)
             else:
-                for unit in stamps.units(name, cfg):
+                for unit in records.units(name, cfg):
                     run_unit(unit, cfg, run, data, split, listing)
             dist.barrier()
 
@@ -189,12 +190,12 @@ def refuse_discarding(cfg: Config, run: Run, stages: Sequence[str], listing: str
     for name in stages:
         if name == "evaluate" or not needed(name, cfg):
             continue
-        for unit in stamps.units(name, cfg):
-            record = stamps.read_stamp(run, unit)
+        for unit in records.units(name, cfg):
+            record = records.read_stamp(run, unit)
             if record is None or record.get("status") != "done":
                 continue
-            why = stamps.stale_reason(
-                {**record, "upstream": {}}, {"key": stamps.expected_key(unit, cfg, listing), "upstream": {}}
+            why = records.stale_reason(
+                {**record, "upstream": {}}, {"key": records.expected_key(unit, cfg, listing), "upstream": {}}
             )
             if why:
                 found.append(f"{unit} ({why})")
@@ -218,30 +219,30 @@ def unit_fn(unit: str) -> Callable:
 
 
 def run_unit(unit: str, cfg: Config, run: Run, data: SegData, split: SplitSet, listing: str) -> None:
-    want = stamps.expected(unit, cfg, run, listing)
-    record = stamps.read_stamp(run, unit)
+    want = records.expected(unit, cfg, run, listing)
+    record = records.read_stamp(run, unit)
     if record is not None:
-        why = stamps.stale_reason(record, want)
+        why = records.stale_reason(record, want)
         if why is None and record.get("status") == "done":
             log.info("%s: up to date", unit)
             return
         if why:
             log.info("%s: stale (%s); making it anew", unit, why)
             if dist.is_main():
-                stamps.clear(unit, run)
+                records.clear(unit, run)
             dist.barrier()
         else:
             log.info("%s: resuming", unit)
-    elif stamps.has_outputs(unit, run):
+    elif records.has_outputs(unit, run):
         log.info("%s: outputs from an older c3seg without a record of their settings; kept as they are", unit)
     if dist.is_main():
-        stamps.write_stamp(run, unit, want, "running")
+        records.write_stamp(run, unit, want, "running")
     t0 = time.perf_counter()
     unit_fn(unit)(cfg, run, data, split)
     dist.barrier()
     record_seconds(run, unit, time.perf_counter() - t0, resumed=record is not None and not why)
     if dist.is_main():
-        stamps.write_stamp(run, unit, want, "done", stamps.result_of(unit, run))
+        records.write_stamp(run, unit, want, "done", records.result_of(unit, run))
 
 
 def record_seconds(run: Run, unit: str, seconds: float, resumed: bool = False) -> None:
@@ -301,7 +302,7 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
     missing, or not needed by cfg; evaluate is done when every trained method has a report."""
     data = load_dataset(cfg.data)
     split = load_split(cfg.data.split, data.classes)
-    listing = stamps.listing_fingerprint(data, split)
+    listing = records.listing_fingerprint(data, split)
     rows = []
     seconds = unit_seconds(run)
 
@@ -317,8 +318,8 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
             state = "done" if run.report_json.exists() else "missing"
             rows.append((name, state, took(name) or "re-checks each method's checkpoint when run"))
             continue
-        for unit in stamps.units(name, cfg):
-            state, detail = stamps.unit_state(unit, cfg, run, listing)
+        for unit in records.units(name, cfg):
+            state, detail = records.unit_state(unit, cfg, run, listing)
             rows.append((unit, state, (detail or took(unit)) if state == "done" else detail))
     return rows
 

@@ -103,7 +103,7 @@ def test_export_reloads_to_identical_predictions(quick_run, photos, tmp_path):
 def test_onnx_export_matches_pytorch(quick_run, tmp_path):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from c3seg.export import ONNX_TOLERANCE, export_onnx
+    from c3seg.inference.export import ONNX_TOLERANCE, export_onnx
 
     run, _ = quick_run
     seg = c3seg.load(run, method="pnet", lnet=False)

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from c3seg.bench_pipeline import _at, bench_pipeline, table_md
+from c3seg.bench.pipeline import _at, bench_pipeline, table_md
 from c3seg.cli import main
+from c3seg.engine.run import Run
 from c3seg.pipeline import unit_seconds
-from c3seg.run import Run
 
 
 def test_every_unit_of_a_run_is_timed_and_status_shows_it(quick_run, capsys):
@@ -52,6 +52,6 @@ def test_cli_refuses_unequal_size_lists(tmp_path: Path):
     with pytest.raises(ValueError, match="as many val counts"):
         from argparse import Namespace
 
-        from c3seg.bench_pipeline import bench_pipeline_command
+        from c3seg.bench.pipeline import bench_pipeline_command
 
         bench_pipeline_command(Namespace(train="10,20", val="5", config="tiny", overrides=[], out=tmp_path))

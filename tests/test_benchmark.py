@@ -10,7 +10,14 @@ import pytest
 
 from c3seg.config import DataConfig
 from c3seg.data import benchmark
-from c3seg.data.benchmark import CLASSES, FAMILIES, generate_benchmark, image_rng, load_benchmark, render
+from c3seg.data.synthetic.benchmark import (
+    CLASSES,
+    FAMILIES,
+    generate_benchmark,
+    image_rng,
+    load_benchmark,
+    render,
+)
 from c3seg.io import read_image, read_label
 from c3seg.splits import load_split
 

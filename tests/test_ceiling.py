@@ -9,8 +9,8 @@ from toydata import make
 
 import c3seg.stages.train_lnet as train_lnet_stage
 from c3seg.cli import main
+from c3seg.engine.run import Run
 from c3seg.io import read_image, read_label, write_image, write_label_png
-from c3seg.run import Run
 
 TOOL = Path(__file__).resolve().parents[1] / "tools" / "ceiling.py"
 

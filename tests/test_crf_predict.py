@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from c3seg.api import ModelInfo, Segmenter
-from c3seg.crf import dense_crf
+from c3seg.inference.api import ModelInfo, Segmenter
+from c3seg.inference.crf import dense_crf
+from c3seg.inference.predict import overlay
 from c3seg.io import read_label
 from c3seg.models import build_model
-from c3seg.stages.predict import overlay
 
 
 def _two_region_case(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 
 from c3seg.config import TrainConfig, load_config
+from c3seg.engine.training import make_optimizer, set_lr
 from c3seg.models import build_model
 from c3seg.models.weights import load_state
-from c3seg.train_utils import make_optimizer, set_lr
 
 
 def test_fc6_fc7_are_decimated_from_vgg_fully_connected_layers() -> None:

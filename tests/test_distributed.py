@@ -24,14 +24,14 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
         LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
-    from c3seg import distributed as dist
     from c3seg.config import load_config
-    from c3seg.confusion import evaluate_model
-    from c3seg.run import Run
+    from c3seg.engine import distributed as dist
+    from c3seg.engine.run import Run
+    from c3seg.engine.training import load_model
+    from c3seg.evaluation.scoring import evaluate_model
     from c3seg.splits import SplitSet
     from c3seg.stages.evaluate import val_pairs
     from c3seg.stages.train_seg import train_seg
-    from c3seg.train_utils import load_model
 
     dist.init()
     data = toydata.make(Path(root) / "data")

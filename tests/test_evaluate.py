@@ -9,12 +9,12 @@ import torch
 from toydata import make
 
 from c3seg.config import Config, SegConfig
+from c3seg.engine.run import Run
+from c3seg.engine.training import checkpoint_dict
 from c3seg.io import save_checkpoint
 from c3seg.models import build_model
-from c3seg.run import Run
 from c3seg.splits import SplitSet
 from c3seg.stages.evaluate import evaluate_all
-from c3seg.train_utils import checkpoint_dict
 
 
 def test_pnet_row_has_selected_epoch_from_the_checkpoint(tmp_path) -> None:

@@ -11,19 +11,20 @@ import torch
 import torch.nn.functional as F
 from toydata import draw_shapes
 
-import c3seg.confusion as confusion
+import c3seg.evaluation.scoring as confusion
 import c3seg.stages.train_cam as train_cam_mod
 import c3seg.stages.train_lnet as train_lnet_mod
 from c3seg.config import CamConfig, Config, DataConfig, TrainConfig
-from c3seg.data.transforms import normalize
+from c3seg.data.transforms import binarize, normalize
 from c3seg.data.types import Sample, SegData
-from c3seg.infer import class_activation_maps, foreground_prob
+from c3seg.engine.run import Run
+from c3seg.engine.training import load_model
+from c3seg.inference.forward import class_activation_maps, foreground_prob
 from c3seg.io import load_checkpoint, read_image, write_image, write_label_png
+from c3seg.losses import lnet_loss
 from c3seg.models import build_model
 from c3seg.models.common import upsample
-from c3seg.run import Run
 from c3seg.splits import SplitSet, partition
-from c3seg.train_utils import load_model
 
 CLASSES = ("background", "red", "green", "blue")
 SIDE = 48
@@ -80,14 +81,14 @@ def read_log(path: Path) -> list[dict]:
 
 def test_binarize_and_loss_ignore_void():
     mask = np.array([[0, 3, 255], [1, 254, 0]], np.uint8)
-    assert train_lnet_mod.binarize(mask).tolist() == [[0, 1, 255], [1, 1, 0]]
+    assert binarize(mask).tolist() == [[0, 1, 255], [1, 1, 0]]
     logits = torch.zeros(1, 1, 2, 3, requires_grad=True)
-    target = torch.from_numpy(train_lnet_mod.binarize(mask)).long()[None]
-    loss = train_lnet_mod.lnet_loss(logits, target)
+    target = torch.from_numpy(binarize(mask)).long()[None]
+    loss = lnet_loss(logits, target)
     assert loss.item() == pytest.approx(np.log(2), rel=1e-5)  # void pixel left out, the rest at p=0.5
     loss.backward()
     assert logits.grad[0, 0, 0, 2] == 0
-    assert train_lnet_mod.lnet_loss(logits, torch.full_like(target, 255)).item() == 0
+    assert lnet_loss(logits, torch.full_like(target, 255)).item() == 0
 
 
 def test_lnet_trains_skips_and_sees_strong_images_only(data, tmp_path, monkeypatch):

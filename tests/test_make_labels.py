@@ -10,11 +10,11 @@ import toydata
 import c3seg.stages.make_labels as ml
 from c3seg.config import Config, LabelConfig
 from c3seg.diffusion import SOURCES
+from c3seg.engine.run import Run
+from c3seg.engine.training import checkpoint_dict
 from c3seg.io import save_checkpoint
 from c3seg.models import build_model
-from c3seg.run import Run
 from c3seg.splits import SplitSet, partition
-from c3seg.train_utils import checkpoint_dict
 
 
 @pytest.fixture

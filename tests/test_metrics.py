@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from c3seg.metrics import ConfusionMatrix, label_f1, mean_iou
+from c3seg.evaluation.metrics import ConfusionMatrix, label_f1, mean_iou
 
 
 def test_hand_computed_iou_with_void_and_absent_class():

@@ -15,12 +15,12 @@ from toydata import draw_shapes
 import c3seg.stages.train_pnet as train_pnet_mod
 from c3seg.config import Config, DataConfig, PNetConfig, SegConfig
 from c3seg.data.types import Sample, SegData
+from c3seg.engine.run import Run
+from c3seg.engine.training import checkpoint_dict
 from c3seg.io import load_checkpoint, read_label, save_checkpoint, write_image, write_label_png
 from c3seg.models import build_model
 from c3seg.models.pnet import PNet, label_maps, product_encoding
-from c3seg.run import Run
 from c3seg.splits import holdout, load_split, partition
-from c3seg.train_utils import checkpoint_dict
 
 CLASSES = ("background", "red", "green")
 SIDE = 48

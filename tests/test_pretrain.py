@@ -10,21 +10,21 @@ import pytest
 import torch
 import toydata
 
-import c3seg.data.pretrain_corpus as corpus_mod
+import c3seg.data.synthetic.corpus as corpus_mod
 import c3seg.stages.pretrain as pretrain_mod
 import c3seg.stages.train_cam as train_cam_mod
 import c3seg.stages.train_lnet as train_lnet_mod
 import c3seg.stages.train_seg as train_seg_mod
 from c3seg.config import Config, load_config
-from c3seg.data.bench_shapes import CATEGORIES, Canvas
-from c3seg.data.benchmark import SPLITS, image_rng, render
-from c3seg.data.pretrain_corpus import corpus_rng, generate_corpus, load_corpus, render_labelled
-from c3seg.data.pretrain_shapes import LAYOUTS, corpus_categories
+from c3seg.data.synthetic.benchmark import SPLITS, image_rng, render
+from c3seg.data.synthetic.corpus import corpus_rng, generate_corpus, load_corpus, render_labelled
+from c3seg.data.synthetic.pretrain_shapes import LAYOUTS, corpus_categories
+from c3seg.data.synthetic.shapes import CATEGORIES, Canvas
+from c3seg.engine.run import Run
 from c3seg.io import read_image
 from c3seg.models import build_model
 from c3seg.models.weights import read_weights
 from c3seg.pipeline import STAGES, needed, parse_stages
-from c3seg.run import Run
 from c3seg.splits import SplitSet
 
 torch.set_num_threads(1)

@@ -3,8 +3,8 @@ import json
 import numpy as np
 
 from c3seg.data.types import SegData
-from c3seg.report import method_row, write_report
-from c3seg.run import Run
+from c3seg.engine.run import Run
+from c3seg.evaluation.report import method_row, write_report
 from c3seg.splits import SplitSet
 
 

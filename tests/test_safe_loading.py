@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from c3seg.engine.training import checkpoint_dict, load_model
 from c3seg.io import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from c3seg.models import build_model
-from c3seg.train_utils import checkpoint_dict, load_model
 
 MARKER = "c3seg-test-pwned"
 

@@ -9,8 +9,8 @@ import pytest
 
 import c3seg.demo as demo
 from c3seg.cli import build_parser, main
+from c3seg.headline import parse_seeds, summarize, summary_md
 from c3seg.io import write_json
-from c3seg.seeds import parse_seeds, summarize, summary_md
 
 
 def report(miou: float, weak: float | None, epoch: int | None = 1) -> dict:

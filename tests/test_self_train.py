@@ -7,7 +7,7 @@ import numpy as np
 from c3seg.cli import main
 from c3seg.config import load_config
 from c3seg.data.load import load_dataset
-from c3seg.run import Run
+from c3seg.engine.run import Run
 from c3seg.splits import holdout, load_split, partition
 from c3seg.stages.self_train import weak_target
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 
 from c3seg.data.types import Sample, SegData
-from c3seg.stages.train_seg import image_label_loss, multi_hot
+from c3seg.losses import image_label_loss, multi_hot
 
 
 def test_image_label_loss_wants_labelled_classes_and_no_others() -> None:
@@ -38,7 +38,7 @@ def test_class_weights_follow_median_frequency(tmp_path) -> None:
     import pytest
 
     from c3seg.io import write_label_png
-    from c3seg.stages.train_seg import class_weights
+    from c3seg.losses import class_weights
 
     a = np.zeros((10, 10), np.uint8)  # 100 px: 70 background, 20 class 1, 10 class 2 ... and void
     a[:2] = 1

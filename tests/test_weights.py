@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from c3seg.config import load_config
+from c3seg.engine.training import checkpoint_dict
 from c3seg.io import save_checkpoint
 from c3seg.models import build_model
 from c3seg.models.backbones import TinyNet
 from c3seg.models.weights import load_pretrained, load_state, save_weights
-from c3seg.train_utils import checkpoint_dict
 
 
 def _same_except_head(a: torch.nn.Module, b: torch.nn.Module) -> None:

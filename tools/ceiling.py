@@ -32,9 +32,9 @@ import c3seg.stages.train_lnet as train_lnet_stage
 from c3seg.config import load_config
 from c3seg.data.load import load_dataset
 from c3seg.diffusion import diffuse_labels
+from c3seg.engine.run import Run
+from c3seg.inference.maps import load_nets, network_maps
 from c3seg.io import read_json, read_label, write_label_png
-from c3seg.maps import load_nets, network_maps
-from c3seg.run import Run
 from c3seg.splits import holdout, load_split, partition
 from c3seg.stages.make_labels import source_configs
 
@@ -102,7 +102,7 @@ def oracle_m(run: Run) -> None:
 def pseudo(run: Run, n: int) -> None:
     """Weak-class pseudo-label mIoU on the first n weak training images with real M and CAMs,
     with M = ground-truth foreground, with CAMs = ground-truth class maps, and with both."""
-    from c3seg.metrics import ConfusionMatrix, mean_iou
+    from c3seg.evaluation.metrics import ConfusionMatrix, mean_iou
     from c3seg.splits import class_ids
 
     _, data, split, cfg_diff, maps = _weak_maps(run, n)

@@ -10,9 +10,9 @@ import dataclasses
 from collections.abc import Callable
 
 from c3seg.config import DataConfig
-from c3seg.data.benchmark import load_benchmark
 from c3seg.data.coco import load_coco, load_coco_extra_strong
 from c3seg.data.folder import load_folder
+from c3seg.data.synthetic.benchmark import load_benchmark
 from c3seg.data.types import SegData
 from c3seg.data.voc import load_voc
 

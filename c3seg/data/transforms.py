@@ -7,6 +7,7 @@ normalization only, full image.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
@@ -92,3 +93,13 @@ def denormalize(images: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=images.device).view(1, 3, 1, 1)
     return (images * std + mean).clamp(0, 1)
+
+
+VOID = 255
+
+
+def binarize(mask: np.ndarray) -> np.ndarray:
+    """L'_s of Eq. 1: (H, W) class indices -> (H, W) uint8 with 0 background, 1 any object, 255 void."""
+    out = (mask > 0).astype(np.uint8)
+    out[mask == VOID] = VOID
+    return out

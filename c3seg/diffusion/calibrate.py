@@ -81,7 +81,7 @@ def image_confusions(
 
 
 def miou(conf: np.ndarray) -> float:
-    """Mean IoU (in %) over classes present in truth or prediction, as c3seg.metrics."""
+    """Mean IoU (in %) over classes present in truth or prediction, as c3seg.evaluation.metrics."""
     tp = np.diag(conf).astype(np.float64)
     union = conf.sum(0) + conf.sum(1) - tp
     return float(100 * (tp[union > 0] / union[union > 0]).mean()) if (union > 0).any() else float("nan")

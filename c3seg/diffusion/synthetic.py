@@ -3,7 +3,7 @@
 A scene is a smooth textured background with K elliptical objects of distinct colours. M is the
 foreground blurred, with low-frequency noise and a false-positive blob (an imperfect L-Net); each
 CAM peaks inside its object and covers only part of it, normalized to max 1 (like
-c3seg.infer.class_activation_maps).
+c3seg.inference.forward.class_activation_maps).
 """
 
 from __future__ import annotations

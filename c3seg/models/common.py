@@ -36,7 +36,3 @@ def upsample(logits: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.
     return a_h @ (logits @ a_w.T)
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)

@@ -10,19 +10,19 @@ from pathlib import Path
 
 import numpy as np
 
-from c3seg import distributed as dist
 from c3seg.config import Config
-from c3seg.confusion import evaluate_model
 from c3seg.data.types import Sample, SegData
-from c3seg.figures import weak_val_images, write_fig6
+from c3seg.engine import distributed as dist
+from c3seg.engine.records import file_hash
+from c3seg.engine.run import Run
+from c3seg.engine.training import load_model
+from c3seg.evaluation.figures import weak_val_images, write_fig6
+from c3seg.evaluation.plots import iou_bars, training_curves
+from c3seg.evaluation.report import fmt_pct, method_row, write_report
+from c3seg.evaluation.scoring import evaluate_model
 from c3seg.io import load_checkpoint, read_json, write_json
 from c3seg.methods import REPORT_ORDER
-from c3seg.plots import iou_bars, training_curves
-from c3seg.report import fmt_pct, method_row, write_report
-from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids
-from c3seg.stamps import file_hash
-from c3seg.train_utils import load_model
 
 log = logging.getLogger(__name__)
 

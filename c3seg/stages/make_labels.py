@@ -22,18 +22,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from c3seg import distributed as dist
 from c3seg.config import Config, LabelConfig
 from c3seg.data.types import Sample, SegData
 from c3seg.diffusion import SOURCES
 from c3seg.diffusion.calibrate import calibrated, choose, image_confusions
 from c3seg.diffusion.worker import Task, limit_threads, run_task
-from c3seg.distributed import local_device
-from c3seg.figures import write_fig3
+from c3seg.engine import distributed as dist
+from c3seg.engine.distributed import local_device
+from c3seg.engine.run import Run
+from c3seg.evaluation.figures import write_fig3
+from c3seg.evaluation.metrics import ConfusionMatrix, mean_iou
+from c3seg.inference.maps import load_nets, network_maps
 from c3seg.io import read_json, read_label, write_json
-from c3seg.maps import load_nets, network_maps
-from c3seg.metrics import ConfusionMatrix, mean_iou
-from c3seg.run import Run
 from c3seg.splits import SplitSet, class_ids, partition
 
 log = logging.getLogger(__name__)

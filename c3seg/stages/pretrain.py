@@ -3,7 +3,7 @@
 The paper initializes its networks from VGG-16 pre-trained on ImageNet, whose 1,000 image-level
 classes include the weak categories. For the built-in benchmark this stage trains
 `build_model(pretrain.backbone, K)` as a multi-label classifier on the generated corpus of
-`c3seg.data.pretrain_corpus` (the benchmark's 16 categories and `extra_categories` more, labels
+`c3seg.data.synthetic.corpus` (the benchmark's 16 categories and `extra_categories` more, labels
 only, never the evaluation data): class score maps pooled to logits (`pretrain.pool`), sigmoid
 BCE, as train-cam. It writes the network's weights without its output layer as safetensors,
 which `lnet/cam/seg.pretrained=pretrain` load (`train_utils.pretrained_weights`).
@@ -37,20 +37,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from c3seg import distributed as dist
 from c3seg.config import Config, PretrainConfig
-from c3seg.confusion import evaluate_classifier
-from c3seg.data.pretrain_corpus import Corpus, load_corpus
+from c3seg.data.synthetic.corpus import Corpus, load_corpus
 from c3seg.data.torchdata import LabelSet, decoded_budget
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import SegData
-from c3seg.infer import pool_scores
-from c3seg.io import write_json
-from c3seg.models import build_model
-from c3seg.models.weights import save_weights
-from c3seg.run import Run
-from c3seg.splits import SplitSet
-from c3seg.train_utils import (
+from c3seg.engine import distributed as dist
+from c3seg.engine.run import Run
+from c3seg.engine.training import (
     PRETRAIN,
     JsonlLog,
     autocast,
@@ -68,6 +62,12 @@ from c3seg.train_utils import (
     start_epoch,
     unwrap,
 )
+from c3seg.evaluation.scoring import evaluate_classifier
+from c3seg.inference.forward import pool_scores
+from c3seg.io import write_json
+from c3seg.models import build_model
+from c3seg.models.weights import save_weights
+from c3seg.splits import SplitSet
 
 log = logging.getLogger(__name__)
 

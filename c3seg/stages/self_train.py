@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,21 +31,23 @@ import torch
 from scipy.ndimage import binary_dilation
 from torch.utils.data import ConcatDataset
 
-from c3seg import distributed as dist
 from c3seg.config import Config
 from c3seg.data.torchdata import PairSet, decoded_budget
-from c3seg.data.transforms import train_transform
+from c3seg.data.transforms import binarize, train_transform
 from c3seg.data.types import Sample, SegData
 from c3seg.diffusion import SOURCES
+from c3seg.engine import distributed as dist
+from c3seg.engine.lnet import fit_lnet, lnet_pairs
+from c3seg.engine.run import Run
+from c3seg.engine.training import model_from_checkpoint
+from c3seg.inference.maps import load_nets, network_maps
 from c3seg.io import load_checkpoint, read_json, read_label, write_json, write_label_png
-from c3seg.maps import load_nets, network_maps
-from c3seg.run import Run
 from c3seg.splits import SplitSet, holdout, partition
-from c3seg.stages.make_labels import make_labels
-from c3seg.stages.train_lnet import binarize, fit_lnet, lnet_pairs
-from c3seg.train_utils import model_from_checkpoint
 
 log = logging.getLogger(__name__)
+
+# make-labels: f(cfg, run, data, split, lnet=<the L-Net's stage name>) -> the labels folder
+MakeLabels = Callable[..., Path]
 
 
 def weak_target(
@@ -106,7 +109,7 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
     return fit_lnet(cfg, tc, run, stage, model, ds, [(s.image, s.mask) for s in held])
 
 
-def relabel(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int) -> None:
+def relabel(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, make_labels: MakeLabels) -> None:
     """Move labels/ aside as round r-1's and make every label source with round r's L-Net."""
     labels = run.labels_root
     before = run.archived_labels(r - 1)
@@ -128,8 +131,9 @@ def round_summary(run: Run, r: int, labels: Path) -> dict:
     return {"round": r, "lnet_holdout_fg_iou": ck.get("holdout_fg_iou"), "pseudo_labels": quality}
 
 
-def self_train(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
-    """The `self-train` stage: `selftrain.rounds` rounds; each skips when done (resumable)."""
+def self_train(cfg: Config, run: Run, data: SegData, split: SplitSet, make_labels: MakeLabels) -> Path:
+    """The `self-train` stage: `selftrain.rounds` rounds; each skips when done (resumable).
+    `make_labels` is the make-labels stage (the pipeline passes it: stages do not import stages)."""
     rounds = cfg.selftrain.rounds
     if rounds <= 0:
         log.info("self-train: selftrain.rounds=0, nothing to do")
@@ -140,7 +144,7 @@ def self_train(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         if run.selftrain_done(r).exists():
             continue
         train_round(cfg, run, data, split, r, weak)
-        relabel(cfg, run, data, split, r)
+        relabel(cfg, run, data, split, r, make_labels)
         if dist.is_main():
             write_json(run.selftrain_done(r), {"round": r})
     if dist.is_main():

@@ -4,7 +4,7 @@
 Zhou et al. score class c as w_c · GAP(f) and read A^c = w_c · f at every position. Both steps are
 linear, so GAP(w_c · f) == w_c · GAP(f): we build the backbone with C-1 output channels (one score
 map per foreground class) and average it globally to get the image-level logits. The pre-pooling
-map is exactly the CAM that `c3seg.infer.class_activation_maps` reads.
+map is exactly the CAM that `c3seg.inference.forward.class_activation_maps` reads.
 
 Loss: sigmoid binary cross-entropy over the C-1 foreground classes (multi-label soft margin) on
 the image-level labels of ALL training images, strong and weak. Only labels are read, never a
@@ -21,17 +21,13 @@ from pathlib import Path
 
 import torch.nn.functional as F
 
-from c3seg import distributed as dist
 from c3seg.config import Config
-from c3seg.confusion import evaluate_classifier
 from c3seg.data.torchdata import LabelSet, decoded_budget
 from c3seg.data.transforms import eval_transform, train_transform
 from c3seg.data.types import Sample, SegData
-from c3seg.infer import pool_scores
-from c3seg.models import build_model
-from c3seg.run import Run
-from c3seg.splits import SplitSet, holdout
-from c3seg.train_utils import (
+from c3seg.engine import distributed as dist
+from c3seg.engine.run import Run
+from c3seg.engine.training import (
     autocast,
     begin,
     checkpoint_dict,
@@ -45,6 +41,10 @@ from c3seg.train_utils import (
     seed_everything,
     unwrap,
 )
+from c3seg.evaluation.scoring import evaluate_classifier
+from c3seg.inference.forward import pool_scores
+from c3seg.models import build_model
+from c3seg.splits import SplitSet, holdout
 
 log = logging.getLogger(__name__)
 

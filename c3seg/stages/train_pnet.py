@@ -37,22 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from c3seg import distributed as dist
 from c3seg.config import Config
-from c3seg.confusion import evaluate_model
 from c3seg.data.torchdata import PairSet, decoded_budget
 from c3seg.data.transforms import normalize, train_transform
 from c3seg.data.types import Sample, SegData
-from c3seg.infer import segment
-from c3seg.io import load_checkpoint, read_image, save_checkpoint
-from c3seg.methods import PNET_START, method_pairs
-from c3seg.metrics import label_f1, mean_iou
-from c3seg.models.common import upsample
-from c3seg.models.pnet import PNet, label_maps, pnet_input
-from c3seg.run import Run
-from c3seg.splits import SplitSet, holdout, main_class_pairs, partition, strong_holdout
-from c3seg.stages.train_seg import SegLoss, segmentation_loss
-from c3seg.train_utils import (
+from c3seg.engine import distributed as dist
+from c3seg.engine.run import Run
+from c3seg.engine.training import (
     JsonlLog,
     autocast,
     checkpoint_dict,
@@ -67,6 +58,15 @@ from c3seg.train_utils import (
     start_epoch,
     unwrap,
 )
+from c3seg.evaluation.metrics import label_f1, mean_iou
+from c3seg.evaluation.scoring import evaluate_model
+from c3seg.inference.forward import segment
+from c3seg.io import load_checkpoint, read_image, save_checkpoint
+from c3seg.losses import SegLoss, segmentation_loss
+from c3seg.methods import PNET_START, method_pairs
+from c3seg.models.common import upsample
+from c3seg.models.pnet import PNet, label_maps, pnet_input
+from c3seg.splits import SplitSet, holdout, main_class_pairs, partition, strong_holdout
 
 log = logging.getLogger(__name__)
 

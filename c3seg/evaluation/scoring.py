@@ -1,6 +1,6 @@
 """Scoring networks on held-out images at full resolution: confusion matrices of a segmentation
 network over (image, mask) pairs (what evaluate, train-pnet and the tools score with; optionally
-after a dense CRF, c3seg.crf), and F1 / mAP of an image-level classifier (train-cam, pretrain)."""
+after a dense CRF, c3seg.inference.crf), and F1 / mAP of an image-level classifier (train-cam, pretrain)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from c3seg import distributed as dist
-from c3seg.crf import dense_crf, fast_crf
 from c3seg.data.torchdata import LabelSet, PairSet
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
-from c3seg.infer import class_scores, segment
-from c3seg.metrics import ConfusionMatrix
-from c3seg.train_utils import autocast, progress
+from c3seg.engine import distributed as dist
+from c3seg.engine.training import autocast, progress
+from c3seg.evaluation.metrics import ConfusionMatrix
+from c3seg.inference.crf import dense_crf, fast_crf
+from c3seg.inference.forward import class_scores, segment
 
 
 @torch.no_grad()
@@ -38,7 +38,7 @@ def evaluate_model(
 
     Images are decoded by `workers` processes and consecutive images of equal size are
     forwarded together, up to `batch_size` (real datasets mix sizes; the benchmark does not).
-    crf fast | exact: each prediction refined by `c3seg.crf.dense_crf` first; the seconds it took
+    crf fast | exact: each prediction refined by `c3seg.inference.crf.dense_crf` first; the seconds it took
     are added to timing["crf_seconds"] (and the image count to timing["images"])."""
     model.eval()
     cm = ConfusionMatrix(num_classes)

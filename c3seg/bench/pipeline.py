@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from c3seg.config import Config, load_config
-from c3seg.distributed import local_device
+from c3seg.engine.distributed import local_device
+from c3seg.engine.run import Run
 from c3seg.pipeline import STAGES, run_stages, unit_seconds
-from c3seg.run import Run
 
 VOC_TRAIN, VOC_VAL = 10_582, 1_449
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from c3seg.api import Segmenter, load
+from c3seg.inference.api import Segmenter, load
 from c3seg.io import colorize, read_image, write_image, write_label_png
 
 log = logging.getLogger(__name__)

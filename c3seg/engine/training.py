@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from c3seg import distributed as dist
 from c3seg.config import TrainConfig
+from c3seg.engine import distributed as dist
+from c3seg.engine.run import Run
 from c3seg.io import atomic_path, load_checkpoint, save_checkpoint
-from c3seg.run import Run
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def start_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
     """Make an epoch's randomness a function of (seed, epoch) alone: the shuffle, the loader
     workers' augmentation streams (they are started anew each epoch from the loader's generator)
     and this process's RNGs (augmentations when workers=0, dropout). A run resumed at epoch e so
-    draws what an uninterrupted run drew (c3seg.train_utils.save_state holds the rest)."""
+    draws what an uninterrupted run drew (c3seg.engine.training.save_state holds the rest)."""
     s = (seed * 1_000_003 + epoch) % (2**63)
     random.seed(s)
     np.random.seed(s % 2**32)

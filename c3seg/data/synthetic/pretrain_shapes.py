@@ -1,6 +1,6 @@
-"""New procedural categories for the pretraining corpus (c3seg.data.pretrain_corpus).
+"""New procedural categories for the pretraining corpus (c3seg.data.synthetic.corpus).
 
-The benchmark's 16 categories (`c3seg.data.bench_shapes`) play VOC's part; these play the part of
+The benchmark's 16 categories (`c3seg.data.synthetic.shapes`) play VOC's part; these play the part of
 the rest of ImageNet's classes: the four benchmark layouts (vehicle, quadruped, flyer, pole) with
 other colours, textures, proportions and parts, and two new layouts (boat: hull, mast, sail or
 cabin; vessel: bottle-like body, neck, cap, handle). Extra category j is drawn from the fixed
@@ -18,7 +18,7 @@ from functools import partial
 
 import numpy as np
 
-from c3seg.data.bench_shapes import CATEGORIES, OBJECT_COLOURS, Canvas, Colour, _flyer, _quadruped
+from c3seg.data.synthetic.shapes import CATEGORIES, OBJECT_COLOURS, Canvas, Colour, _flyer, _quadruped
 
 CATEGORY_SEED = 20240611
 LAYOUTS = ("vehicle", "quadruped", "flyer", "pole", "boat", "vessel")

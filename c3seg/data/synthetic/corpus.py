@@ -6,9 +6,9 @@ categories. This corpus emulates that condition for the built-in benchmark:
 - it is never the evaluation data: every image comes from its own RNG stream (seed, STREAM,
   index), a key no benchmark split uses, so no image equals a benchmark image of any bench_seed;
 - it includes but is not limited to the target categories: the benchmark's 16 plus `extra` new
-  procedural ones (`c3seg.data.pretrain_shapes`);
+  procedural ones (`c3seg.data.synthetic.pretrain_shapes`);
 - it has image-level labels only: 1-3 objects on the benchmark's backgrounds and distractors
-  (`c3seg.data.benchmark.scene`); a category counts when enough of it stays visible, and no mask
+  (`c3seg.data.synthetic.benchmark.scene`); a category counts when enough of it stays visible, and no mask
   is ever written.
 
 On disk, one folder per setting under data.root, generated on first use by worker processes like
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from c3seg.data.bench_shapes import CATEGORIES, Canvas
-from c3seg.data.benchmark import map_tasks, partial_folder, scene
-from c3seg.data.pretrain_shapes import corpus_categories
+from c3seg.data.synthetic.benchmark import map_tasks, partial_folder, scene
+from c3seg.data.synthetic.pretrain_shapes import corpus_categories
+from c3seg.data.synthetic.shapes import CATEGORIES, Canvas
 from c3seg.io import write_image
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The paper's figures from a run's networks (panels drawn by c3seg.plots):
+"""The paper's figures from a run's networks (panels drawn by c3seg.evaluation.plots):
 
 - fig3 (make-labels): one row per weak training image: image | M | CAM of each of its classes |
   pseudo label (diffusion) | ground truth (shown for evaluation only).
@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from c3seg.api import ModelInfo, Segmenter
 from c3seg.data.types import Sample
+from c3seg.engine.run import Run
+from c3seg.engine.training import load_model
+from c3seg.evaluation.plots import panel_grid
+from c3seg.inference.api import ModelInfo, Segmenter
+from c3seg.inference.maps import network_maps
 from c3seg.io import read_image, read_label
-from c3seg.maps import network_maps
-from c3seg.plots import panel_grid
-from c3seg.run import Run
-from c3seg.train_utils import load_model
 
 
 def write_fig3(

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from c3seg.api import EXPORT_FORMAT, Segmenter, load_run_model
+from c3seg.inference.api import EXPORT_FORMAT, Segmenter, load_run_model
 from c3seg.io import atomic_path
 
 log = logging.getLogger(__name__)

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from c3seg.crf import dense_crf
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
-from c3seg.distributed import local_device
-from c3seg.infer import foreground_prob, segment
-from c3seg.run import Run
+from c3seg.engine.distributed import local_device
+from c3seg.engine.run import Run
+from c3seg.inference.crf import dense_crf
+from c3seg.inference.forward import foreground_prob, segment
 
 CRF_MODES = ("none", "fast", "exact")
 
@@ -114,7 +114,7 @@ class Segmenter:
         self, image: np.ndarray, probs: bool = False, crf: str = "none"
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """(H, W) uint8 class indices of one (H, W, 3) uint8 RGB image; with probs=True also the
-        (C, H, W) float32 probabilities. crf: none | fast (c3seg.crf, PyTorch) | exact (pydensecrf)."""
+        (C, H, W) float32 probabilities. crf: none | fast (c3seg.inference.crf, PyTorch) | exact (pydensecrf)."""
         return self.predict_batch([image], probs=probs, crf=crf)[0]
 
     def predict_batch(
@@ -194,8 +194,8 @@ def load_run_model(
     root: Path, method: str, device: str | torch.device = "cpu", with_lnet: bool = True
 ) -> Segmenter:
     """The Segmenter of one method of a run folder (see `load`)."""
+    from c3seg.engine.training import load_model, model_from_checkpoint
     from c3seg.io import load_checkpoint
-    from c3seg.train_utils import load_model, model_from_checkpoint
 
     run = Run(root)
     path = run.checkpoint(run.seg_stage(method))

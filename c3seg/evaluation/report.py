@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from c3seg.data.types import SegData
+from c3seg.engine.run import Run
+from c3seg.evaluation.metrics import mean_iou
 from c3seg.io import write_json, write_text
-from c3seg.metrics import mean_iou
-from c3seg.run import Run
 from c3seg.splits import SplitSet
 
 REFERENCE = "fully-supervised"
@@ -105,7 +105,7 @@ def crf_md(rows: dict[str, dict]) -> str:
     if not parts:
         return ""
     kind = next(row["crf"] for row in rows.values() if row.get("crf"))
-    return f"+crf rows: the same network's predictions refined by the {kind} dense CRF (c3seg.crf); time an image on the evaluating machine: {', '.join(parts)}."
+    return f"+crf rows: the same network's predictions refined by the {kind} dense CRF (c3seg.inference.crf); time an image on the evaluating machine: {', '.join(parts)}."
 
 
 def pseudo_md(pseudo: dict[str, dict]) -> str:

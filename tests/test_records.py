@@ -1,4 +1,4 @@
-"""Stages recompute exactly when what they were made from changed (c3seg.stamps), one process
+"""Stages recompute exactly when what they were made from changed (c3seg.engine.records), one process
 works on a run folder at a time, and interrupted writes leave nothing behind."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import pytest
 
 from c3seg.cli import main
 from c3seg.config import load_config
+from c3seg.engine.records import has_outputs, read_stamp, stale_reason
+from c3seg.engine.run import Run
 from c3seg.pipeline import parse_stages, run_lock, run_stages, status
-from c3seg.run import Run
-from c3seg.stamps import has_outputs, read_stamp, stale_reason
 
 METHODS = "methods=fully-supervised,cam-threshold,lnet-cam,lnet"
 
@@ -203,7 +203,7 @@ def test_self_train_owns_only_its_rounds_not_make_labels_labels(tmp_path: Path) 
 
 def test_loading_settings_are_not_part_of_any_key(tmp_path: Path) -> None:
     """Workers and the decoded-image budget change how images are read, not the outputs."""
-    from c3seg.stamps import unit_key
+    from c3seg.engine.records import unit_key
 
     base = _cfg(tmp_path)
     other = _cfg(tmp_path, "data.keep_decoded_mb=0", "data.workers=3")

@@ -30,9 +30,9 @@ from typing import Any
 
 from c3seg.config import Config
 from c3seg.data.types import SegData
+from c3seg.engine.run import Run
 from c3seg.io import read_json, write_json
 from c3seg.methods import METHODS, PNET_SOURCE, PNET_START, label_source
-from c3seg.run import Run
 from c3seg.splits import SplitSet
 
 PRETRAIN = "pretrain"

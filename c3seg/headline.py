@@ -1,7 +1,7 @@
 """The headline over several seeds: one demo run per seed, then means and spreads of the reports.
 
 OUT/
-  seed-<k>/                    a complete run folder (c3seg.run) with data.bench_seed=k and seed=k
+  seed-<k>/                    a complete run folder (c3seg.engine.run) with data.bench_seed=k and seed=k
   summary.json, summary.md     per method: mean, min, max and sample std over the seeds
 
 Seed 0 is the development draw (settings were tuned on it): a count N means seeds 1..N, and 0
@@ -94,7 +94,7 @@ def summarize(reports: dict[int, dict]) -> dict:
     """Mean and spread over seeds of every method's scores and every pseudo-label source's quality.
 
     Args:
-        reports: seed -> that seed's report.json (c3seg.report.write_report).
+        reports: seed -> that seed's report.json (c3seg.evaluation.report.write_report).
     """
     seeds = sorted(reports)
     methods = {}

@@ -15,7 +15,7 @@ RUN/
   eval/<method>.json           confusion-matrix evaluation on val
   figures/                     Fig. 3-style panels
   report.json, report.md       the Table 2 report
-  stages/<unit>.json           what each stage's outputs were made from (c3seg.stamps)
+  stages/<unit>.json           what each stage's outputs were made from (c3seg.engine.records)
   .lock                        held by the c3seg process working on this folder
 """
 
@@ -144,7 +144,7 @@ class Run:
         return self.stamps_dir / f"{unit.replace('/', '.')}.json"
 
     def unit_outputs(self, unit: str) -> list[Path]:
-        """Everything a unit writes, removed when it is made anew (c3seg.stamps.clear)."""
+        """Everything a unit writes, removed when it is made anew (c3seg.engine.records.clear)."""
         if unit.startswith("train-seg/"):
             return [self.root / self.seg_stage(unit.split("/", 1)[1])]
         return {

@@ -4,7 +4,7 @@ Each image has a textured background (smooth noise, fine grain, stripes) with no
 distractors in colours that also occur on objects (blobs, stripe patches, triangles, thin lines,
 rings), 1-4 objects at a 3x range of scale with occlusion, some distractors drawn in front of
 objects, and a 1 px void band (255) around every object, as in VOC. Categories are drawn by
-`c3seg.data.bench_shapes`; see `CATEGORIES` there for the family of each.
+`c3seg.data.synthetic.shapes`; see `CATEGORIES` there for the family of each.
 
 On disk it is the VOC layout (see `c3seg.data.voclayout`) plus `classes.txt`. Every image is a
 pure function of (seed, split, index), so generation runs in a process pool and gives identical
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from c3seg.config import DataConfig
-from c3seg.data.bench_shapes import CATEGORIES, OBJECT_COLOURS, Canvas, value_noise
+from c3seg.data.synthetic.shapes import CATEGORIES, OBJECT_COLOURS, Canvas, value_noise
 from c3seg.data.types import SegData
 from c3seg.data.voclayout import read_split
 from c3seg.io import write_image, write_label_png
@@ -121,7 +121,7 @@ def scene(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A scene of `counts` objects (drawn with probabilities `p`), each of a category drawn
     uniformly from `draws` -> (image (H, W, 3) uint8, label (H, W) uint8: 0 background,
-    k for draws[k - 1], 255 void). Also the pretraining corpus's scenes (c3seg.data.pretrain_corpus)."""
+    k for draws[k - 1], 255 void). Also the pretraining corpus's scenes (c3seg.data.synthetic.corpus)."""
     img = _background(rng, size)
     for _ in range(rng.integers(3, 9)):
         d = _distractor(rng, size)

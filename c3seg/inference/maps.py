@@ -11,10 +11,10 @@ import torch
 
 from c3seg.data.transforms import normalize
 from c3seg.data.types import Sample
-from c3seg.infer import class_activation_maps, foreground_prob
+from c3seg.engine.run import Run
+from c3seg.engine.training import load_model
+from c3seg.inference.forward import class_activation_maps, foreground_prob
 from c3seg.io import read_image
-from c3seg.run import Run
-from c3seg.train_utils import load_model
 
 
 def load_nets(run: Run, device: torch.device, lnet: str = "lnet") -> tuple[torch.nn.Module, torch.nn.Module]:

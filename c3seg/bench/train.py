@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from c3seg.config import load_config
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
-from c3seg.distributed import local_device
+from c3seg.engine.distributed import local_device
+from c3seg.engine.training import autocast, make_loader
 from c3seg.io import write_image, write_label_png
 from c3seg.models import build_model
 from c3seg.models.common import upsample
-from c3seg.train_utils import autocast, make_loader
 
 
 def _sync(device: torch.device) -> None:

@@ -1,4 +1,4 @@
-"""`c3seg bench crf`: milliseconds an image of the two dense CRFs (c3seg.crf), at VOC's size
+"""`c3seg bench crf`: milliseconds an image of the two dense CRFs (c3seg.inference.crf), at VOC's size
 (500x375, 21 classes) and at the benchmark's (112x112, 17 classes): the fast PyTorch one and the
 exact one (pydensecrf2, when installed), both on one CPU thread, and the fast one on the GPU when
 there is one (as evaluation runs it there). Medians over --repeats random probability maps; the mIoU each
@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 import torch
 
-from c3seg.crf import dense_crf, fast_crf
+from c3seg.inference.crf import dense_crf, fast_crf
 
 SIZES = ((375, 500, 21), (112, 112, 17))  # (H, W, classes)
 

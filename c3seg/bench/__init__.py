@@ -1,0 +1,1 @@
+"""Timing tools (`c3seg bench ...`): self-diffusion, the CRF, training throughput, a scaled pipeline."""

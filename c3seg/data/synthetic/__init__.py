@@ -1,0 +1,1 @@
+"""Generated data that needs no download: the built-in benchmark and the procedural pretraining corpus."""

@@ -1,0 +1,1 @@
+"""Using a trained model: forward passes, maps, the Python API, prediction, export and the dense CRF."""
