@@ -51,6 +51,8 @@ STAGES: dict[str, Callable[[Config, Run, SegData, SplitSet], Path]] = {
     "evaluate": evaluate_all,  # Table 2
 }
 assert tuple(STAGES) == STAGE_NAMES
+# stages that read the pseudo labels train-seg trains on: self-training's last round's when it runs
+FINAL_LABEL_READERS = ("train-seg", "train-pnet", "evaluate")
 
 
 def stage_fn(name: str) -> Callable[[Config, Run, SegData, SplitSet], Path]:
@@ -159,11 +161,6 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
             len(split.weak),
         )
         listing = records.listing_fingerprint(data, split)
-        if cfg.selftrain.rounds == 0 and records.read_stamp(run, "self-train") is not None:
-            log.info("self-train: selftrain.rounds=0 now; undoing its rounds (labels/ back to round 0)")
-            if dist.is_main():
-                records.clear("self-train", run)
-            dist.barrier()
         for name in stages:
             if not needed(name, cfg):
                 if name == "pretrain":
@@ -174,7 +171,7 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
             log.info("== %s ==", name)
             if name == "evaluate":  # no record: it re-checks each method's checkpoint itself
                 t0 = time.perf_counter()
-                stage_fn(name)(cfg, run, data, split)
+                stage_fn(name)(cfg, stage_run(name, cfg, run), data, split)
                 record_seconds(run, name, time.perf_counter() - t0)
             else:
                 for unit in records.units(name, cfg):
@@ -218,31 +215,40 @@ def unit_fn(unit: str) -> Callable:
     return stage_fn(stage)
 
 
+def stage_run(stage: str, cfg: Config, run: Run) -> Run:
+    """The run as a stage sees it: the stages after self-training read its last round's labels."""
+    return run.at_round(cfg.selftrain.rounds) if stage in FINAL_LABEL_READERS else run
+
+
 def run_unit(unit: str, cfg: Config, run: Run, data: SegData, split: SplitSet, listing: str) -> None:
+    """Make one unit unless its record says it is done with these settings, inputs and outputs."""
     want = records.expected(unit, cfg, run, listing)
     record = records.read_stamp(run, unit)
+    why: str | None = "outputs without a record"
     if record is not None:
         why = records.stale_reason(record, want)
         if why is None and record.get("status") == "done":
-            log.info("%s: up to date", unit)
-            return
-        if why:
+            why = records.outputs_reason(unit, run, cfg, record)
+            if why is None:
+                log.info("%s: up to date", unit)
+                return
+    if why:
+        if any(p.exists() for p in run.unit_outputs(unit)):
             log.info("%s: stale (%s); making it anew", unit, why)
-            if dist.is_main():
-                records.clear(unit, run)
-            dist.barrier()
-        else:
-            log.info("%s: resuming", unit)
-    elif records.has_outputs(unit, run):
-        log.info("%s: outputs from an older c3seg without a record of their settings; kept as they are", unit)
+        if dist.is_main():
+            records.clear(unit, run)
+        dist.barrier()
+    else:
+        log.info("%s: resuming", unit)
     if dist.is_main():
         records.write_stamp(run, unit, want, "running")
     t0 = time.perf_counter()
-    unit_fn(unit)(cfg, run, data, split)
+    stage = unit.partition("/")[0]
+    unit_fn(unit)(cfg, stage_run(stage, cfg, run), data, split)
     dist.barrier()
-    record_seconds(run, unit, time.perf_counter() - t0, resumed=record is not None and not why)
+    record_seconds(run, unit, time.perf_counter() - t0, resumed=not why)
     if dist.is_main():
-        records.write_stamp(run, unit, want, "done", records.result_of(unit, run))
+        records.write_stamp(run, unit, want, "done", records.result_of(unit, run, cfg))
 
 
 def record_seconds(run: Run, unit: str, seconds: float, resumed: bool = False) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from c3seg.cli import main
 from c3seg.config import load_config
-from c3seg.engine.records import has_outputs, read_stamp, stale_reason
+from c3seg.engine.records import read_stamp, stale_reason
 from c3seg.engine.run import Run
 from c3seg.pipeline import parse_stages, run_lock, run_stages, status
 
@@ -104,28 +104,8 @@ def test_stale_reason_names_settings_and_upstream() -> None:
     assert stale_reason(want, want) is None
 
 
-def test_record_keyed_on_a_speed_only_setting_still_matches() -> None:
-    """An older c3seg put data.keep_decoded_mb in its keys; now that it is known not to change any
-    output, such a record matches (its finished outputs are kept), whatever value it holds."""
-    want = {"key": {"data": {"crop": 64}, "lnet": {"epochs": 40}}, "upstream": {}}
-    old = {"key": {"data": {"crop": 64, "keep_decoded_mb": 1024, "workers": 2}, "lnet": {"epochs": 40}}}
-    assert stale_reason({**old, "upstream": {}}, want) is None
-    old["key"]["data"]["crop"] = 32
-    assert stale_reason({**old, "upstream": {}}, want) == "data.crop 32 -> 64"
 
 
-def test_self_train_rounds_zero_undoes_it(tmp_path: Path) -> None:
-    run = Run(tmp_path / "run")
-    cfg = _cfg(tmp_path, "methods=lnet", "selftrain.rounds=1", "selftrain.epochs=1")
-    run_stages(cfg, run, parse_stages("train-lnet,train-cam,make-labels,self-train"))
-    round0 = run.archived_labels(0)
-    before = {p.name: p.read_bytes() for p in (round0 / "diffusion").glob("*.png")}
-    assert before and read_stamp(run, "self-train")["status"] == "done"
-    run_stages(_cfg(tmp_path, "methods=lnet"), run, parse_stages("make-labels"), force=True)
-    assert not (run.root / "selftrain").exists() and read_stamp(run, "self-train") is None
-    after = {p.name: p.read_bytes() for p in run.labels_dir("diffusion").glob("*.png")}
-    assert after == before  # round 0's labels are back, and make-labels (unchanged) kept them
-    assert read_stamp(run, "make-labels")["status"] == "done"
 
 
 def test_second_process_is_refused_and_tmp_files_removed(tmp_path: Path) -> None:
@@ -185,20 +165,8 @@ def test_status_command(tmp_path: Path, capsys) -> None:
     assert run.config.read_bytes() == saved and run.checkpoint("seg/fully-supervised").read_bytes() == seg
 
 
-def test_settings_newer_than_a_record_match_at_their_default() -> None:
-    old = {"key": {"seg": {"epochs": 8}}, "upstream": {}}  # written before seg.class_balance existed
-    assert stale_reason(old, {"key": {"seg": {"epochs": 8, "class_balance": 0.0}}, "upstream": {}}) is None
-    changed = {"key": {"seg": {"epochs": 8, "class_balance": 0.25}}, "upstream": {}}
-    assert stale_reason(old, changed) == "seg.class_balance (not recorded) -> 0.25"
 
 
-def test_self_train_owns_only_its_rounds_not_make_labels_labels(tmp_path: Path) -> None:
-    run = Run(tmp_path / "run")
-    (run.labels_root / "diffusion").mkdir(parents=True)  # make-labels' outputs, no self-train yet
-    assert has_outputs("make-labels", run) and not has_outputs("self-train", run)
-    run.selftrain_summary.parent.mkdir(parents=True)
-    run.selftrain_summary.write_text("[]")
-    assert has_outputs("self-train", run)
 
 
 def test_loading_settings_are_not_part_of_any_key(tmp_path: Path) -> None:
@@ -210,3 +178,78 @@ def test_loading_settings_are_not_part_of_any_key(tmp_path: Path) -> None:
     for unit in ("train-lnet", "train-seg/lnet"):
         assert unit_key(unit, base, "x") == unit_key(unit, other, "x")
     assert unit_key("train-lnet", base, "x") != unit_key("train-lnet", _cfg(tmp_path, "data.crop=32"), "x")
+
+
+
+def test_a_missing_or_changed_output_is_not_done(tmp_path: Path, caplog) -> None:
+    """The record decides "done" only together with the outputs it records: a deleted checkpoint or
+    pseudo label makes its unit missing in `status`, and `run` makes it and what reads it anew."""
+    run = Run(tmp_path / "run")
+    cfg = _cfg(tmp_path, "methods=lnet")
+    run_stages(cfg, run, parse_stages("all"))
+    run.checkpoint("lnet").unlink()
+    next(run.labels_dir("diffusion").glob("*.png")).unlink()
+    rows = {u: (s, why) for u, s, why in status(cfg, run)}
+    assert rows["train-lnet"] == ("missing", "its outputs are missing")
+    assert rows["make-labels"] == ("missing", "its outputs were changed or are incomplete")
+    caplog.set_level(logging.INFO)
+    run_stages(cfg, run, parse_stages("all"))
+    assert run.checkpoint("lnet").exists()
+    assert "train-lnet: stale (its outputs are missing); making it anew" in caplog.text
+    assert all(state in ("done", "not needed") for _, state, _ in status(cfg, run))
+
+
+def test_changed_data_files_make_every_unit_stale(tmp_path: Path) -> None:
+    """The data fingerprint covers each image's and mask's size and modification time."""
+    from c3seg.data.load import load_dataset
+
+    run = Run(tmp_path / "run")
+    cfg = _cfg(tmp_path, "methods=fully-supervised")
+    run_stages(cfg, run, parse_stages("train-seg"))
+    image = load_dataset(cfg.data).train[0].image
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
+    rows = {u: (s, why) for u, s, why in status(cfg, run)}
+    assert rows["train-seg/fully-supervised"] == ("stale", "the dataset listing or split changed")
+    with pytest.raises(ValueError, match="would be discarded and made again"):
+        run_stages(cfg, run, parse_stages("train-seg"))
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"unit": "train-cam", "status": "done"}', "[]"])
+def test_an_unreadable_record_is_an_error_not_an_adoption(tmp_path: Path, content: str) -> None:
+    run = Run(tmp_path / "run")
+    cfg = _cfg(tmp_path, "methods=lnet")
+    run_stages(cfg, run, parse_stages("train-lnet"))
+    run.stamp("train-lnet").write_text(content)
+    before = run.checkpoint("lnet").read_bytes()
+    with pytest.raises(ValueError, match=r"train-lnet.json is not a readable record of train-lnet.*delete it"):
+        run_stages(cfg, run, parse_stages("train-lnet"))
+    assert run.checkpoint("lnet").read_bytes() == before
+    assert main(["status", str(run.root)]) == 2
+
+
+def test_outputs_without_a_record_are_made_anew(tmp_path: Path, caplog) -> None:
+    run = Run(tmp_path / "run")
+    cfg = _cfg(tmp_path, "methods=lnet", "lnet.epochs=2")
+    run_stages(cfg, run, parse_stages("train-lnet"))
+    run.stamp("train-lnet").unlink()
+    assert {u: s for u, s, _ in status(cfg, run)}["train-lnet"] == "stale"
+    caplog.set_level(logging.INFO)
+    run_stages(cfg, run, parse_stages("train-lnet"))
+    assert "train-lnet: stale (outputs without a record); making it anew" in caplog.text
+    assert read_stamp(run, "train-lnet")["status"] == "done"
+
+
+def test_self_train_rounds_zero_reads_make_labels_labels(tmp_path: Path) -> None:
+    """Each self-training round has its own labels folder: labels/ stays make-labels' own."""
+    run = Run(tmp_path / "run")
+    cfg = _cfg(tmp_path, "methods=lnet", "selftrain.rounds=1", "selftrain.epochs=1")
+    run_stages(cfg, run, parse_stages("train-lnet,train-cam,make-labels,self-train"))
+    before = {p.name: p.read_bytes() for p in run.labels_dir("diffusion").glob("*.png")}
+    assert before and read_stamp(run, "self-train")["status"] == "done"
+    assert any(run.at_round(1).labels_dir("diffusion").glob("*.png"))
+    run_stages(_cfg(tmp_path, "methods=lnet"), run, parse_stages("make-labels,train-seg"))
+    after = {p.name: p.read_bytes() for p in run.labels_dir("diffusion").glob("*.png")}
+    assert after == before and read_stamp(run, "make-labels")["status"] == "done"
+    assert read_stamp(run, "train-seg/lnet")["upstream"] == {
+        "make-labels:diffusion": read_stamp(run, "make-labels")["result"]["diffusion"]
+    }

@@ -7,6 +7,7 @@ import numpy as np
 from c3seg.cli import main
 from c3seg.config import load_config
 from c3seg.data.load import load_dataset
+from c3seg.engine.records import read_stamp, result_of
 from c3seg.engine.run import Run
 from c3seg.splits import holdout, load_split, partition
 from c3seg.stages.self_train import weak_target
@@ -39,14 +40,16 @@ def test_self_train_rounds_relabel_and_resume(tmp_path) -> None:
     assert [r["round"] for r in rounds] == [0, 1, 2]
     assert all("diffusion" in r["pseudo_labels"] for r in rounds)
     assert run.checkpoint(run.selftrain_lnet(2)).exists()
-    assert (run.archived_labels(0) / "calibration.json").exists() and run.archived_labels(1).exists()
+    # each round its own labels folder, round 0's (make-labels') left as they were made
+    assert all((run.at_round(r).labels_root / "calibration.json").exists() for r in (0, 1, 2))
+    assert read_stamp(run, "make-labels")["result"] == result_of("make-labels", run, load_config(run.config))
     cfg = load_config(run.config)
     data = load_dataset(cfg.data)
     _, weak = partition(data, load_split(cfg.data.split, data.classes))
     kept, held = holdout(weak, cfg.data.holdout)
     assert all(run.selftrain_target(1, s.id).exists() for s in kept)
     assert not any(run.selftrain_target(1, s.id).exists() for s in held)  # the weak hold-out stays out
-    assert all(run.label_path("diffusion", s.id).exists() for s in weak)  # the last round's labels
+    assert all(run.at_round(2).label_path("diffusion", s.id).exists() for s in weak)
     assert json.loads((out / "report.json").read_text())["methods"]["lnet"]["miou"] is not None
 
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.suffix in (".pt", ".png"))

@@ -49,6 +49,7 @@ def _open(run: Run) -> tuple:
 def _weak_maps(run: Run, n: int | None = None) -> tuple:
     """(config, dataset, split, diffusion settings as calibrated, iterator of network maps of weak images)."""
     cfg, data, split = _open(run)
+    run = run.at_round(cfg.selftrain.rounds)  # the labels train-seg reads: the last round's
     _, weak = partition(data, split)
     cfg_diff, _ = source_configs(cfg.labels, read_json(run.calibration))
     device = torch.device("cpu")
@@ -89,7 +90,8 @@ def lnet_all(run: Run) -> None:
 
 
 def oracle_m(run: Run) -> None:
-    *_, cfg_diff, maps = _weak_maps(run)
+    cfg, *_, cfg_diff, maps = _weak_maps(run)
+    run = run.at_round(cfg.selftrain.rounds)
     written = 0
     for s, image, _, cams in maps:
         m = gt_foreground(read_label(s.mask))

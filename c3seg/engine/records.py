@@ -5,22 +5,24 @@ A *unit* is what one record covers: a stage, except train-seg, which has one uni
 (`train-seg/lnet`, ...). Its record (`Run.stamp(unit)`, JSON) holds
 
   key       the settings that affect its outputs (never workers, devices or batch sizes of
-            inference), the dataset listing's fingerprint and the split's classes;
+            inference) and the data's fingerprint (`listing_fingerprint`: classes, the split, every
+            image's id, labels, and the size and modification time of every image and mask file);
   upstream  the results of the units it reads (an L-Net checkpoint's hash, a label source's hash);
   result    the hash of what it wrote (a checkpoint, a label folder per source);
   status    "running" from its start, "done" once its outputs are complete.
 
-Before a unit runs, its expected key and upstream are compared with its record: equal and done
--> up to date (skipped); equal and running -> the stage resumes its partial outputs; different
--> stale: its outputs are removed (`clear`) and it is made again, which changes its result, so
-every unit downstream becomes stale in turn. A unit with outputs but no record (a run folder of
-an older c3seg) keeps its outputs and gets a record as they are.
+The record alone says whether a unit is done, checked against its outputs. Before a unit runs,
+its expected key and upstream are compared with its record, and its outputs' hash with the
+recorded result: all equal and done -> up to date (skipped); equal and running -> the stage
+resumes its partial outputs; a key or upstream that differs, or outputs missing or changed ->
+stale: its outputs are removed (`clear`) and it is made again, which changes its result, so every
+unit downstream becomes stale in turn. Outputs without a record are not trusted: they are removed
+and made again. A record that cannot be read is an error naming the file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import shutil
@@ -51,6 +53,11 @@ def units(stage: str, cfg: Config) -> list[str]:
     return [stage]
 
 
+def label_round(unit: str, cfg: Config) -> int:
+    """Which labels folder a label unit writes: make-labels round 0, self-train its last round."""
+    return cfg.selftrain.rounds if unit == "self-train" else 0
+
+
 def label_unit(cfg: Config) -> str:
     """The unit whose labels/ train-seg reads: self-train's when it runs, make-labels' otherwise."""
     return "self-train" if cfg.selftrain.rounds > 0 else "make-labels"
@@ -61,14 +68,27 @@ def _section(cfg: Config, name: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if not _speed_only(f"{name}.{k}")}
 
 
+def _file_stat(path: Path | None) -> str:
+    """size:mtime_ns of a file, "-" for none, "missing" when it is not there (cheap: one stat)."""
+    if path is None:
+        return "-"
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
 def listing_fingerprint(data: SegData, split: SplitSet) -> str:
-    """A hash of the dataset as the stages see it: classes, every image's id, whether it has a
-    mask and its image-level labels, and the split's strong / weak classes."""
+    """A hash of the data as the stages read it: the classes and the split's strong / weak classes;
+    for every train, val and extra strong image its id, its image-level labels, and the size and
+    modification time of its image and mask files. Editing, replacing or touching a file changes
+    it; contents are not hashed (that would read every file on every run)."""
     h = hashlib.sha256()
     h.update(json.dumps([data.name, list(data.classes), list(split.strong), list(split.weak)]).encode())
     for part in (data.train, data.val, data.extra_strong):
         for s in part:
-            h.update(f"{s.id}|{s.mask is not None}|{s.labels}\n".encode())
+            h.update(f"{s.id}|{s.labels}|{_file_stat(s.image)}|{_file_stat(s.mask)}\n".encode())
         h.update(b"--\n")
     return h.hexdigest()[:16]
 
@@ -137,10 +157,11 @@ def folder_hash(folder: Path) -> str:
     return h.hexdigest()[:16] if files else ""
 
 
-def result_of(unit: str, run: Run) -> Any:
+def result_of(unit: str, run: Run, cfg: Config) -> Any:
     """The hash of what a unit wrote, read from disk: a checkpoint's, or per label source (and the
     calibration) a folder's; None when its outputs are missing."""
     if unit in LABEL_UNITS:
+        run = run.at_round(label_round(unit, cfg))
         labels = run.labels_root
         if not labels.is_dir():
             return None
@@ -152,20 +173,11 @@ def result_of(unit: str, run: Run) -> Any:
     return file_hash(path) if path.is_file() else None
 
 
-def has_outputs(unit: str, run: Run) -> bool:
-    """Whether a unit's own outputs are on disk (self-train shares labels/ with make-labels: its
-    own mark is its rounds summary)."""
-    if unit == "self-train":
-        return run.selftrain_summary.exists()
-    return result_of(unit, run) is not None
-
-
 def upstream_result(dep: str, run: Run) -> Any:
-    """The recorded result of an upstream unit (or one label source of it); from disk when the
-    unit has no record yet (outputs of an older c3seg)."""
+    """The recorded result of an upstream unit (or one label source of it); None unless done."""
     unit, _, source = dep.partition(":")
     rec = read_stamp(run, unit)
-    result = rec["result"] if rec and rec.get("status") == "done" else result_of(unit, run)
+    result = rec["result"] if rec and rec.get("status") == "done" else None
     if source and isinstance(result, dict):
         return result.get(source)
     return result
@@ -176,9 +188,15 @@ def read_stamp(run: Run, unit: str) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return read_json(path)
-    except (json.JSONDecodeError, OSError):
-        return None  # unreadable: treated as absent (the unit is made again or adopted)
+        record = read_json(path)
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError) as e:
+        record = e
+    if not isinstance(record, dict) or record.get("unit") != unit:
+        raise ValueError(
+            f"{path} is not a readable record of {unit} ({record if isinstance(record, Exception) else 'wrong content'}); "
+            f"delete it and the same command makes {unit} and what depends on it anew"
+        )
+    return record
 
 
 def expected_key(unit: str, cfg: Config, listing: str) -> dict[str, Any]:
@@ -200,18 +218,6 @@ def _flat(d: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
         yield prefix, d
 
 
-def _plain(v: Any) -> Any:
-    return json.loads(json.dumps(v))
-
-
-@functools.cache
-def _defaults() -> dict[str, Any]:
-    """Every setting's default as `section.key` (the paths of unit keys), JSON-plain. New settings
-    come with defaults that keep the old behaviour, so a record written before a setting existed
-    still matches while that setting is at its default."""
-    return {k: _plain(v) for k, v in _flat(dataclasses.asdict(Config()))}
-
-
 def _speed_only(path: str) -> bool:
     """Whether a flat key path (`data.workers`) names a setting of NOT_IN_KEY."""
     section, _, name = path.partition(".")
@@ -219,18 +225,10 @@ def _speed_only(path: str) -> bool:
 
 
 def stale_reason(record: dict[str, Any], want: dict[str, Any]) -> str | None:
-    """Why a record does not match what a unit would be made from now (None: it matches). A
-    setting a record holds but NOT_IN_KEY now names (an older c3seg keyed on it) is ignored."""
-    old = {k: v for k, v in _flat(record.get("key", {})) if not _speed_only(k)}
+    """Why a record does not match what a unit would be made from now (None: it matches)."""
+    old = dict(_flat(record.get("key", {})))
     new = dict(_flat(want["key"]))
-    defaults = _defaults()
-    changed = [
-        k
-        for k in sorted(set(old) | set(new))
-        if old.get(k) != new.get(k)
-        # a setting newer than the record, left at its default: the record was made as it says
-        and not (k not in old and k in defaults and _plain(new.get(k)) == defaults[k])
-    ]
+    changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     reasons = []
     for k in changed[:3]:
         if k == "listing":
@@ -263,36 +261,35 @@ def write_stamp(run: Run, unit: str, want: dict[str, Any], status: str, result: 
 
 
 def clear(unit: str, run: Run) -> None:
-    """Remove a unit's outputs (and what lives inside them), so that its stage makes them anew.
-    Self-training is undone: round 1's labels-before/ goes back to labels/."""
-    if unit == "self-train":
-        before = run.archived_labels(0)
-        labels = run.labels_root
-        if before.is_dir():
-            shutil.rmtree(labels, ignore_errors=True)
-            before.rename(labels)
+    """Remove a unit's outputs (and what lives inside them), so that its stage makes them anew."""
     for path in run.unit_outputs(unit):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
-    if unit == "make-labels":  # selftrain/ went with it: labels/ is made anew, nothing to undo
-        run.stamp("self-train").unlink(missing_ok=True)
     run.stamp(unit).unlink(missing_ok=True)
+
+
+def outputs_reason(unit: str, run: Run, cfg: Config, record: dict[str, Any]) -> str | None:
+    """Why a unit recorded as done is not (its outputs are missing or were changed), or None."""
+    now = result_of(unit, run, cfg)
+    if now is None:
+        return "its outputs are missing"
+    if now != record.get("result"):
+        return "its outputs were changed or are incomplete"
+    return None
 
 
 def unit_state(unit: str, cfg: Config, run: Run, listing: str) -> tuple[str, str]:
     """(state, detail) for `c3seg status`: done, stale, partial or missing."""
     rec = read_stamp(run, unit)
-    want = expected(unit, cfg, run, listing)
     if rec is None:
-        if result_of(unit, run) is not None:
-            return "done", "made by an older c3seg; no record of its settings"
-        partial = run.unit_outputs(unit) and any(p.exists() for p in run.unit_outputs(unit))
-        return ("partial", "outputs without a record") if partial else ("missing", "")
-    why = stale_reason(rec, want)
+        partial = any(p.exists() for p in run.unit_outputs(unit))
+        return ("stale", "outputs without a record: made anew") if partial else ("missing", "")
+    why = stale_reason(rec, expected(unit, cfg, run, listing))
     if why:
         return "stale", why
     if rec.get("status") != "done":
         return "partial", "started, not finished: resumes on the next run"
-    return "done", ""
+    why = outputs_reason(unit, run, cfg, rec)
+    return ("missing", why) if why else ("done", "")

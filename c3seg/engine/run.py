@@ -8,8 +8,10 @@ RUN/
   cam/model.pt                 CAM classifier checkpoint
   labels/<source>/<id>.png     pseudo labels of weak training images, one folder per label source
   labels/<source>/quality.json pseudo-label IoU on weak training images (evaluation only)
-  selftrain/round<r>/          self-training (selftrain.rounds > 0): targets/, lnet/model.pt and
-                               labels-before/ (round r-1's labels, replaced in labels/ by round r's)
+  labels/calibration.json      thresholds chosen on strong images
+  selftrain/round<r>/          self-training round r (selftrain.rounds > 0): targets/, lnet/model.pt
+                               and labels/ (the same layout as labels/, made with round r's L-Net);
+                               train-seg reads the last round's labels
   seg/<method>/model.pt        segmentation network of each method (fully-supervised, strong-only, ...)
   seg/<method>/log.jsonl       training log
   eval/<method>.json           confusion-matrix evaluation on val
@@ -21,13 +23,14 @@ RUN/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class Run:
     root: Path
+    label_round: int = 0  # whose pseudo labels labels_root means: 0 = make-labels', r = self-training round r
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root))
@@ -60,10 +63,17 @@ class Run:
     def train_log(self, stage: str) -> Path:
         return self.root / stage / "log.jsonl"
 
+    def at_round(self, r: int) -> Run:
+        """The same run folder, its labels_root being self-training round r's (0: make-labels')."""
+        return replace(self, label_round=r)
+
     @property
     def labels_root(self) -> Path:
-        """labels/: one folder per label source, and the calibration."""
-        return self.root / "labels"
+        """One folder per label source, and the calibration: labels/ for round 0, else
+        selftrain/round<r>/labels/."""
+        if self.label_round == 0:
+            return self.root / "labels"
+        return self.selftrain_round(self.label_round) / "labels"
 
     def labels_dir(self, source: str) -> Path:
         return self.labels_root / source
@@ -88,8 +98,7 @@ class Run:
         return f"seg/{method}"
 
     def selftrain_round(self, r: int) -> Path:
-        """Self-training round r (1, 2, ...): its weak-image targets, its L-Net, and the labels of
-        the round before it (moved here when round r makes new ones into labels/)."""
+        """Self-training round r (1, 2, ...): its weak-image targets, its L-Net and its labels."""
         return self.root / "selftrain" / f"round{r}"
 
     def selftrain_lnet(self, r: int) -> str:
@@ -98,13 +107,6 @@ class Run:
 
     def selftrain_target(self, r: int, sample_id: str) -> Path:
         return self.selftrain_round(r) / "targets" / f"{sample_id}.png"
-
-    def archived_labels(self, r: int) -> Path:
-        """Where labels/ of round r goes once round r + 1 replaces it."""
-        return self.selftrain_round(r + 1) / "labels-before"
-
-    def selftrain_done(self, r: int) -> Path:
-        return self.selftrain_round(r) / "done.json"
 
     @property
     def selftrain_summary(self) -> Path:
@@ -151,7 +153,7 @@ class Run:
             "pretrain": [self.pretrain_weights.parent],
             "train-lnet": [self.stage_dir("lnet")],
             "train-cam": [self.stage_dir("cam")],
-            "make-labels": [self.calibration.parent, self.root / "selftrain", self.figures / "fig3.png"],
+            "make-labels": [self.root / "labels", self.figures / "fig3.png"],
             "self-train": [self.root / "selftrain"],
             "train-pnet": [self.root / self.seg_stage("pnet"), self.stage_dir("pnet")],
         }[unit]

@@ -5,18 +5,19 @@ The L-Net learns objectness from strong categories only, and on the benchmark it
 the unseen ones (docs/benchmarks.md: M is the component that limits the pseudo labels). Each round
 r = 1 .. rounds:
 
-1. targets for weak training images (the weak hold-out excluded) from the current pseudo labels
-   `labels/diffusion`: 1 where a labelled class was assigned, 0 where the diffusion's confident
+1. targets for weak training images (the weak hold-out excluded) from round r-1's pseudo labels
+   (`labels/diffusion` for r = 1): 1 where a labelled class was assigned, 0 where the diffusion's confident
    background anchor holds pixel-wise (M < bg_fg_threshold and every labelled CAM <
    bg_cam_threshold, the calibrated thresholds), 255 (no loss) elsewhere and in a band of
    `void_band` pixels around each object; image-level labels and the run's own maps only;
 2. the L-Net of round r-1 is fine-tuned for `epochs` on strong masks (Eq. 1) plus these targets
    (`train_lnet.fit_lnet`, best strong hold-out epoch kept);
-3. labels/ moves to selftrain/round<r>/labels-before/ and `make_labels` makes every source again
-   with round r's L-Net (thresholds calibrated again on strong images).
+3. make-labels makes every source again with round r's L-Net into selftrain/round<r>/labels/
+   (thresholds calibrated again on strong images); labels/ keeps round 0's.
 
-train-seg then trains on the last round's labels. selftrain/rounds.json lists each round's L-Net
-hold-out score and pseudo-label quality (evaluation only, read from each round's quality.json).
+train-seg then trains on the last round's labels (`Run.at_round`). selftrain/rounds.json lists each
+round's L-Net hold-out score and pseudo-label quality (evaluation only, from each round's
+quality.json). A round is done when its L-Net and its labels are: each step skips what exists.
 """
 
 from __future__ import annotations
@@ -67,18 +68,19 @@ def weak_target(
 
 
 def write_targets(cfg: Config, run: Run, r: int, weak: list[Sample]) -> None:
-    """Round r's targets from the current labels/ and the L-Net of round r-1 (skips existing files)."""
+    """Round r's targets from round r-1's labels and L-Net (skips existing files)."""
     todo = [s for s in weak if not run.selftrain_target(r, s.id).exists()]
     if not todo:
         return
-    params = read_json(run.calibration)["sources"]["diffusion"]["params"]
+    before = run.at_round(r - 1)
+    params = read_json(before.calibration)["sources"]["diffusion"]["params"]
     bg_fg = params.get("bg_fg_threshold", cfg.labels.bg_fg_threshold)
     bg_cam = params.get("bg_cam_threshold", cfg.labels.bg_cam_threshold)
     device = dist.local_device(cfg.device)
     nets = load_nets(run, device, run.selftrain_lnet(r - 1))
     lc = cfg.labels
     for s, _, m, cams in network_maps(nets, todo, lc.batch_size, device, lc.scales):
-        pseudo = read_label(run.label_path("diffusion", s.id))
+        pseudo = read_label(before.label_path("diffusion", s.id))
         target = weak_target(pseudo, m, cams, bg_fg, bg_cam, cfg.selftrain.void_band)
         write_label_png(run.selftrain_target(r, s.id), target)
 
@@ -109,17 +111,6 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
     return fit_lnet(cfg, tc, run, stage, model, ds, [(s.image, s.mask) for s in held])
 
 
-def relabel(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, make_labels: MakeLabels) -> None:
-    """Move labels/ aside as round r-1's and make every label source with round r's L-Net."""
-    labels = run.labels_root
-    before = run.archived_labels(r - 1)
-    if dist.is_main() and labels.exists() and not before.exists():
-        before.parent.mkdir(parents=True, exist_ok=True)
-        labels.rename(before)
-    dist.barrier()
-    make_labels(cfg, run, data, split, lnet=run.selftrain_lnet(r))
-
-
 def round_summary(run: Run, r: int, labels: Path) -> dict:
     ck = load_checkpoint(run.checkpoint(run.selftrain_lnet(r)))
     quality = {}
@@ -137,23 +128,17 @@ def self_train(cfg: Config, run: Run, data: SegData, split: SplitSet, make_label
     rounds = cfg.selftrain.rounds
     if rounds <= 0:
         log.info("self-train: selftrain.rounds=0, nothing to do")
-        return run.labels_root
+        return run.at_round(rounds).labels_root
     _, weak = partition(data, split)
     weak = holdout(weak, cfg.data.holdout)[0]  # the weak hold-out chooses P-Net checkpoints: kept out
     for r in range(1, rounds + 1):
-        if run.selftrain_done(r).exists():
-            continue
         train_round(cfg, run, data, split, r, weak)
-        relabel(cfg, run, data, split, r, make_labels)
-        if dist.is_main():
-            write_json(run.selftrain_done(r), {"round": r})
+        make_labels(cfg, run.at_round(r), data, split, lnet=run.selftrain_lnet(r))
     if dist.is_main():
-        summary = [round_summary(run, r, run.archived_labels(r)) for r in range(1, rounds)]
-        summary.append(round_summary(run, rounds, run.labels_root))
-        before = round_summary(run, 0, run.archived_labels(0))
-        write_json(run.selftrain_summary, [before, *summary])
-        for row in [before, *summary]:
+        summary = [round_summary(run, r, run.at_round(r).labels_root) for r in range(rounds + 1)]
+        write_json(run.selftrain_summary, summary)
+        for row in summary:
             q = row["pseudo_labels"].get("diffusion", {})
             log.info("self-train round %d: L-Net hold-out fg IoU %s, pseudo labels weak-class mIoU %s",
                      row["round"], row["lnet_holdout_fg_iou"], q.get("miou_weak"))  # fmt: skip
-    return run.labels_root
+    return run.at_round(rounds).labels_root
