@@ -33,7 +33,9 @@ def _call(target: str, args: argparse.Namespace) -> int:
 
 def _add_run_args(p: argparse.ArgumentParser, out_required: bool = True) -> None:
     p.add_argument("--dataset", help="benchmark | voc:PATH | coco:PATH | folder:PATH (default: from config)")
-    p.add_argument("--split", help="a built-in split name or a YAML file of strong categories")
+    p.add_argument(
+        "--split", help="a built-in split name or a YAML file of strong categories (default: from config)"
+    )
     p.add_argument("--out", required=out_required, type=Path, help="the run folder")
     p.add_argument(
         "--config",
@@ -45,7 +47,9 @@ def _add_run_args(p: argparse.ArgumentParser, out_required: bool = True) -> None
         action="store_true",
         help="let changed settings discard finished outputs and make them again (refused otherwise)",
     )
-    p.add_argument("overrides", nargs="*", help="settings as section.key=value, e.g. seg.epochs=10")
+    p.add_argument(
+        "overrides", nargs="*", help="settings as section.key=value, e.g. seg.epochs=10 (default: none)"
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -80,18 +84,36 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions as written; every option's help ends with its default, unless it has none
+    (None, False, []) or its help already names it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == [] or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="c3seg", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(prog="c3seg", description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="debug logging, and tracebacks on errors"
     )
     parser.add_argument("--version", action="version", version=f"c3seg {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("demo", help="the built-in benchmark end to end: every stage and the Table 2 report")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
+    p = sub.add_parser(
+        "demo",
+        help="the built-in benchmark end to end: every stage and the Table 2 report",
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("runs/demo"),
+        help="the run folder; with --seeds, one folder per seed in it",
+    )
     p.add_argument(
         "--quick", action="store_true", help="a tiny configuration that finishes in about a minute"
     )
@@ -106,31 +128,51 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let changed settings discard finished outputs of an earlier demo in OUT and remake them",
     )
-    p.add_argument("overrides", nargs="*")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        help="settings as section.key=value over the benchmark config (tiny with --quick), e.g. "
+        "seg.epochs=10 (default: none)",
+    )
     p.set_defaults(func=lambda a: _call("c3seg.demo:demo_command", a))
 
-    p = sub.add_parser("run", help="run stages of the pipeline on a dataset")
+    p = sub.add_parser("run", help="run stages of the pipeline on a dataset", formatter_class=HelpFormatter)
     _add_run_args(p)
     p.add_argument("--stages", default="all", help=f"'all' or a comma list of: {', '.join(STAGES)}")
     p.set_defaults(func=cmd_run)
 
     for name in STAGES:
-        p = sub.add_parser(name, help=f"run the {name} stage (same as run --stages {name})")
+        p = sub.add_parser(
+            name, help=f"run the {name} stage (same as run --stages {name})", formatter_class=HelpFormatter
+        )
         _add_run_args(p)
         if name == "make-labels":
-            p.add_argument("--workers", type=int, help="diffusion processes on this machine (labels.workers)")
-            p.add_argument("--shard", help="i/n: this machine makes every n-th weak image's labels from i")
+            p.add_argument(
+                "--workers",
+                type=int,
+                help="diffusion processes on this machine (default: the config's labels.workers)",
+            )
+            p.add_argument(
+                "--shard",
+                help="i/n: this machine makes every n-th weak image's labels from i (default: the "
+                "config's labels.shard, 0/1 = all)",
+            )
         p.set_defaults(func=cmd_run, stages=name)
 
-    p = sub.add_parser("status", help="each stage of a run folder: done, stale (and why), partial or missing")
+    p = sub.add_parser(
+        "status",
+        help="each stage of a run folder: done, stale (and why), partial or missing",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("run", type=Path, help="the run folder (its config.yaml is used)")
-    p.add_argument("overrides", nargs="*", help="settings to judge it with, as for run")
+    p.add_argument("overrides", nargs="*", help="settings to judge it with, as for run (default: none)")
     p.set_defaults(func=lambda a: _call("c3seg.pipeline:status_command", a))
 
     p = sub.add_parser(
         "predict",
         help="segment images, folders or globs with a trained run or an exported model",
         description="Writes OUT/<input tree>/<name>.png (palette PNG of class indices) per image.",
+        formatter_class=HelpFormatter,
     )
     p.add_argument(
         "images", nargs="+", help="image files, folders (searched recursively) or globs ('photos/**/*.jpg')"
@@ -162,7 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=lambda a: _call("c3seg.inference.predict:predict_command", a))
 
-    p = sub.add_parser("export", help="a trained model as one safetensors file with its metadata (and ONNX)")
+    p = sub.add_parser(
+        "export",
+        help="a trained model as one safetensors file with its metadata (and ONNX)",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("--run", required=True, type=Path, help="the run folder")
     p.add_argument("--method", default="pnet", help="which of the run's networks (pnet, lnet, ...)")
     p.add_argument("--out", required=True, type=Path, help="the .safetensors file to write")
@@ -182,41 +228,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=lambda a: _call("c3seg.inference.export:export_command", a))
 
-    data = sub.add_parser("data", help="dataset tools").add_subparsers(dest="data_command", required=True)
-    p = data.add_parser("check", help="check a dataset for missing, unreadable or malformed files")
+    data = sub.add_parser("data", help="dataset tools", formatter_class=HelpFormatter).add_subparsers(
+        dest="data_command", required=True
+    )
+    p = data.add_parser(
+        "check",
+        help="check a dataset for missing, unreadable or malformed files",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument("dataset", help="benchmark | voc:PATH | coco:PATH | folder:PATH")
-    p.add_argument("--split", help="a split YAML (or built-in name) to count strong / weak images")
+    p.add_argument(
+        "--split", help="a split YAML (or built-in name) to count strong / weak images (default: none)"
+    )
     p.set_defaults(func=lambda a: _call("c3seg.data.check:check_command", a))
-    p = data.add_parser("download", help="download PASCAL VOC 2012 or SBD (with checksums)")
-    p.add_argument("what", choices=["voc", "sbd"])
-    p.add_argument("--root", type=Path, required=True)
+    p = data.add_parser(
+        "download", help="download PASCAL VOC 2012 or SBD (with checksums)", formatter_class=HelpFormatter
+    )
+    p.add_argument(
+        "what", choices=["voc", "sbd"], help="voc: VOC 2012 trainval; sbd: the SBD augmentation (train_aug)"
+    )
+    p.add_argument("--root", type=Path, required=True, help="the folder to download and extract into")
     p.set_defaults(func=lambda a: _call("c3seg.data.voc:download_command", a))
 
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench_command", required=True)
-    p = bench.add_parser("diffusion", help="time self-diffusion and per-image label making")
+    bench = sub.add_parser("bench", help="benchmarks", formatter_class=HelpFormatter).add_subparsers(
+        dest="bench_command", required=True
+    )
+    p = bench.add_parser(
+        "diffusion", help="time self-diffusion and per-image label making", formatter_class=HelpFormatter
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--workers", type=int, default=0, help="also time N worker processes (0: 1 and 2)")
+    p.add_argument("--repeats", type=int, default=20, help="images timed per row (medians)")
+    p.add_argument("--workers", type=int, default=0, help="also time N worker processes (default 0: 1 and 2)")
     p.set_defaults(func=lambda a: _call("c3seg.bench.diffusion:bench_command", a))
-    p = bench.add_parser("train", help="training and inference throughput: model-only vs the real loop")
+    p = bench.add_parser(
+        "train",
+        help="training and inference throughput: model-only vs the real loop",
+        formatter_class=HelpFormatter,
+    )
     p.add_argument(
         "--config",
         default="benchmark",
         help="whose seg backbone, crop, batch and workers (benchmark, voc, ...)",
     )
     p.add_argument(
-        "--backbones", help="comma list instead of the config's (tiny, vgg16-largefov, deeplabv3-resnet50)"
+        "--backbones",
+        help="comma list (tiny, vgg16-largefov, deeplabv3-resnet50; default: the config's seg backbone)",
     )
-    p.add_argument("--crop", type=int)
-    p.add_argument("--batch", type=int)
-    p.add_argument("--eval-size", type=int, nargs=2, metavar=("H", "W"), help="inference image size")
+    p.add_argument("--crop", type=int, help="training crop side (default: the config's data.crop)")
+    p.add_argument("--batch", type=int, help="images a training step (default: the config's seg.batch_size)")
+    p.add_argument(
+        "--eval-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="inference image size (default: 375 500 where the crop is above 200, else the config's "
+        "data.bench_size square)",
+    )
     p.add_argument("--workers", type=int, help="loader workers (default: the config's data.workers)")
     p.add_argument("--steps", type=int, default=10, help="timed steps (after 3 warm-up steps)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.set_defaults(func=lambda a: _call("c3seg.bench.train:bench_train_command", a))
     p = bench.add_parser(
-        "pipeline", help="every stage of a config scaled down and timed, extrapolated to VOC's size"
+        "pipeline",
+        help="every stage of a config scaled down and timed, extrapolated to VOC's size",
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--config", default="voc", help="a built-in config name or a YAML file (default voc)")
     p.add_argument(
@@ -231,11 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-val", type=int, default=1_449, help="val images to extrapolate to")
     p.add_argument("--out", type=Path, help="keep the scaled run here (default: a temporary folder)")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
-    p.add_argument("overrides", nargs="*", help="key=value settings, e.g. device=cuda labels.workers=16")
+    p.add_argument(
+        "overrides", nargs="*", help="key=value settings, e.g. device=cuda labels.workers=16 (default: none)"
+    )
     p.set_defaults(func=lambda a: _call("c3seg.bench.pipeline:bench_pipeline_command", a))
-    p = bench.add_parser("crf", help="time the fast and the exact dense CRF (ms an image)")
+    p = bench.add_parser(
+        "crf", help="time the fast and the exact dense CRF (ms an image)", formatter_class=HelpFormatter
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="random probability maps timed (median)")
     p.set_defaults(func=lambda a: _call("c3seg.bench.crf:bench_crf_command", a))
     return parser
 

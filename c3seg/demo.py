@@ -12,6 +12,7 @@ from pathlib import Path
 
 from c3seg.config import load_config
 from c3seg.engine.run import Run
+from c3seg.evaluation.report import mark_smoke_test
 from c3seg.headline import SeedRuns, summarize, summary_md
 from c3seg.io import read_json, write_json, write_text
 from c3seg.pipeline import STAGES, run_stages
@@ -21,10 +22,13 @@ SEED_KEYS = ("seed", "data.bench_seed")  # set per run by --seeds
 
 
 def run_demo(quick: bool, overrides: Sequence[str], out: Path, force: bool = False) -> Path:
-    """Every stage into the run folder `out` (each skips when already done); its report.json."""
+    """Every stage into the run folder `out` (each skips when already done); its report.json.
+    A quick run's report says at its top that it is a smoke test whose numbers mean nothing."""
     cfg = load_config("tiny" if quick else "benchmark", list(overrides))
     run = Run(out)
     run_stages(cfg, run, list(STAGES), force=force)
+    if quick:
+        mark_smoke_test(run.report_md, run.report_json)
     return run.report_json
 
 
@@ -69,6 +73,8 @@ def seeds_command(args: argparse.Namespace) -> int:
     summary = summarize(reports)
     write_json(layout.summary_json, summary)
     write_text(layout.summary_md, summary_md(summary))
+    if args.quick:
+        mark_smoke_test(layout.summary_md, layout.summary_json)
     log.info("headline over seeds %s: %s and %s", summary["seeds"], layout.summary_md, layout.summary_json)
     print(layout.summary_md.read_text())
     return 0

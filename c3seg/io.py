@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 
 def voc_palette(n: int = 256) -> list[int]:
@@ -98,7 +98,7 @@ def read_text_file(path: str | Path) -> str:
     """A UTF-8 text file of a dataset (a list, classes.txt, labels.csv); a file that is not text
     is refused naming it."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is dropped
     except UnicodeDecodeError as e:
         raise ValueError(f"{path} is not a UTF-8 text file ({e.reason} at byte {e.start})") from None
 
@@ -133,19 +133,67 @@ def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> Path:
     return Path(path)
 
 
+# the image files c3seg finds in folders (dataset folders and `predict`), by suffix in any case
+# (x.JPG as x.jpg); where one name has several, the first suffix here wins
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
+# greyscale modes of more than 8 bits a pixel: PIL's convert("RGB") clips them to 255 (white)
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+EXIF_ORIENTATION = 0x0112  # 1 = as stored; 5..8 turn the image by 90 degrees (width <-> height)
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The EXIF Orientation tag of an opened image (1..8; 1 when it has none)."""
+    value = img.getexif().get(EXIF_ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def displayed_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image as `read_image` returns it (after its EXIF orientation), from the header."""
+    with Image.open(path) as img:
+        w, h = img.size
+        return (w, h) if exif_orientation(img) >= 5 else (h, w)
+
+
+def _rgb(img: Image.Image, path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 of a decoded image; 16-bit greyscale scaled from 0..65535 to 0..255."""
+    if img.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(img)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            raise ValueError(
+                f"{path}: a mode-{img.mode} image with values outside 0..65535 ({values.min()}..{values.max()}); "
+                "save it as an 8-bit RGB JPEG or PNG"
+            )
+        grey = ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if img.mode == "F":
+        raise ValueError(f"{path}: a floating-point (F) image; save it as an 8-bit RGB JPEG or PNG")
+    return np.array(img.convert("RGB"))
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB. An unreadable file (truncated, corrupt, not an image) raises
-    ValueError naming it."""
+    """(H, W, 3) uint8 RGB, as the image is displayed: turned by its EXIF orientation (phones store
+    a portrait photo as landscape pixels plus a tag), so a mask must match the turned image; 16-bit
+    greyscale scaled to 8 bits. The one way c3seg reads an image (training, evaluation, predict,
+    data check). An unreadable file (truncated, corrupt, not an image) raises ValueError naming it."""
     try:
-        with Image.open(path) as img:
-            return np.array(img.convert("RGB"))
+        img = Image.open(path)
     except FileNotFoundError:
         raise
     except (OSError, SyntaxError, ValueError) as e:  # PIL: UnidentifiedImageError is an OSError
-        raise ValueError(
-            f"{path}: cannot read the image ({type(e).__name__}: {e}); replace or remove it "
-            "(c3seg data check lists every such file)"
-        ) from None
+        raise _unreadable(path, e) from None
+    with img:
+        try:
+            ImageOps.exif_transpose(img, in_place=True)  # decodes the file; a no-op without a tag
+        except (OSError, SyntaxError, ValueError) as e:  # a truncated JPEG fails here
+            raise _unreadable(path, e) from None
+        return _rgb(img, path)
+
+
+def _unreadable(path: str | Path, e: Exception) -> ValueError:
+    return ValueError(
+        f"{path}: cannot read the image ({type(e).__name__}: {e}); replace or remove it "
+        "(c3seg data check lists every such file)"
+    )
 
 
 def read_label(path: str | Path) -> np.ndarray:

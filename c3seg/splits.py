@@ -54,7 +54,9 @@ def load_split(name_or_path: str | Path, classes: Sequence[str]) -> SplitSet:
             f"built-in: {', '.join(builtin_splits())}"
         )
     spec = yaml.safe_load(path.read_text()) or {}
-    strong = tuple(spec.get("strong") or ())
+    if not isinstance(spec, dict):
+        raise ValueError(f"split {path.name}: expected keys such as 'strong: [car, bus]', got {spec!r}")
+    strong = class_list(spec, "strong", path)
     foreground = tuple(classes[1:])
     unknown = [c for c in strong if c not in foreground]
     if unknown:
@@ -64,9 +66,25 @@ def load_split(name_or_path: str | Path, classes: Sequence[str]) -> SplitSet:
     if len(set(strong)) != len(strong):
         raise ValueError(f"split {path.name}: a strong class is listed twice")
     weak = tuple(c for c in foreground if c not in strong)
-    if "weak" in spec and sorted(spec["weak"]) != sorted(weak):
+    if "weak" in spec and sorted(class_list(spec, "weak", path)) != sorted(weak):
         raise ValueError(f"split {path.name}: 'weak' must be exactly the classes that are not strong: {weak}")
     return SplitSet(name=path.stem, strong=strong, weak=weak, extra_strong=spec.get("extra_strong"))
+
+
+def class_list(spec: dict, key: str, path: Path) -> tuple[str, ...]:
+    """The class names under `key` of a split YAML: a list (`strong: [car]`); one name written
+    without brackets (`strong: car`) is refused, as it would be read as the letters c, a, r."""
+    value = spec.get(key) or []
+    if isinstance(value, str):
+        raise ValueError(
+            f"split {path.name}: '{key}' must be a list of class names, got the string {value!r}: "
+            f"write '{key}: [{value}]' (several as '{key}: [car, bus]')"
+        )
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise ValueError(
+            f"split {path.name}: '{key}' must be a list of class names like [car, bus], got {value!r}"
+        )
+    return tuple(value)
 
 
 def class_ids(data: SegData, names: Sequence[str]) -> list[int]:

@@ -168,3 +168,16 @@ def write_folder(root: Path, with_csv: bool = True) -> Path:
     if with_csv:
         (root / "labels.csv").write_text("id,labels\nb,dog bird\nc,cat;dog\n")
     return root
+
+
+def write_turned_jpeg(path: Path, displayed: np.ndarray, orientation: int = 6) -> Path:
+    """A phone-style JPEG: `displayed` (H, W, 3) stored turned back, plus the EXIF orientation tag
+    that turns it upright (6: stored as (W, H), shown turned 90 degrees clockwise)."""
+    from PIL import Image
+
+    undo = {6: np.rot90(displayed, 1), 8: np.rot90(displayed, -1), 3: np.rot90(displayed, 2)}
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.ascontiguousarray(undo[orientation])).save(path, quality=95, exif=exif.tobytes())
+    return path

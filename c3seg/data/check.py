@@ -1,10 +1,14 @@
 """`c3seg data check DATASET [--split FILE]`: count a dataset's images and find every bad file.
 
 It lists the dataset's files without the loaders (so a malformed dataset is reported, not
-crashed on), decodes every image and mask in a thread pool, and reports missing or unreadable
-files (a truncated JPEG fails PIL's `.load()`), masks whose size differs from their image, masks
-that are not index PNGs, and mask values outside 0..C-1 that are not 255. With a split, it counts
-strong and weak training images. Exit code: 0 when nothing is wrong, 1 otherwise.
+crashed on), decodes every image with `read_image` (as training reads it) and every mask in a
+thread pool, and reports as problems: missing or unreadable files (a truncated JPEG fails to
+decode), masks whose size differs from their image as displayed (after its EXIF orientation),
+masks that are not index PNGs, mask values outside 0..C-1 that are not 255, what listing found
+(images in both train and val, labels.csv conflicts; c3seg.data.voclayout.check_lists). Warnings
+name what is read correctly but differently from the file's pixels (16-bit images scaled to 8
+bits, EXIF-turned images) and repeats that are used once. With a split, it counts strong and weak
+training images. Exit code: 0 when there is no problem (warnings or not), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -22,29 +26,48 @@ from PIL import Image
 
 from c3seg.config import DataConfig
 from c3seg.data.types import Item, Listing
+from c3seg.io import SIXTEEN_BIT_MODES, exif_orientation, read_image
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Found:
-    """What inspecting one item found: its image-level labels and the problems, one line each."""
+    """What inspecting one item found: its image-level labels, the problems (one line each) and
+    warnings (read correctly, but worth knowing: a 16-bit image, one turned by its EXIF tag)."""
 
     labels: tuple[int, ...] = ()
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def image_warnings(path: Path) -> list[str]:
+    """How `read_image` changes this image beyond decoding it: 16-bit greyscale scaled to 8 bits,
+    an EXIF orientation that swaps its width and height (its mask must match the turned image)."""
+    with Image.open(path) as im:
+        mode, orientation, (w, h) = im.mode, exif_orientation(im), im.size
+    found = []
+    if mode in SIXTEEN_BIT_MODES:
+        found.append(f"{path}: a 16-bit ({mode}) image, scaled to 8 bits when read")
+    if orientation >= 5:
+        found.append(
+            f"{path}: EXIF orientation {orientation} turns the stored {h}x{w} pixels to {w}x{h} when "
+            "read; its mask must match the turned image (as photo viewers show it)"
+        )
+    return found
 
 
 def inspect(item: Item, num_classes: int) -> Found:
-    """Decode an item's image and mask and check them against each other and the class list."""
+    """Decode an item's image (as training reads it) and mask, and check them against each other
+    and the class list."""
     found = Found()
     size = None
     try:
-        with Image.open(item.image) as im:
-            im.load()  # decodes the whole file: a truncated JPEG fails here
-            size = im.size
+        size = read_image(item.image).shape[:2]  # decodes the whole file: a truncated JPEG fails here
+        found.warnings += image_warnings(item.image)
     except FileNotFoundError:
         found.problems.append(f"{item.image}: image is missing")
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, ValueError) as e:
         found.problems.append(f"{item.image}: unreadable image ({e})")
     if item.labels is not None:
         found.labels = item.labels
@@ -72,9 +95,15 @@ def inspect(item: Item, num_classes: int) -> Found:
     except (OSError, SyntaxError, ValueError) as e:
         found.problems.append(f"{item.mask}: unreadable mask ({e})")
         return found
-    if size is not None and mask.shape != (size[1], size[0]):
+    if size is not None and mask.shape != size:
+        turned = any("EXIF orientation" in w for w in found.warnings)
         found.problems.append(
-            f"{item.mask}: mask is {mask.shape[0]}x{mask.shape[1]} but its image is {size[1]}x{size[0]}"
+            f"{item.mask}: mask is {mask.shape[0]}x{mask.shape[1]} but its image is {size[0]}x{size[1]}"
+            + (
+                " as displayed (after its EXIF orientation): draw the mask on the turned image"
+                if turned
+                else ""
+            )
         )
     values = np.unique(mask)
     bad = [int(v) for v in values if v >= num_classes and v != 255]
@@ -179,6 +208,7 @@ def check_command(args: argparse.Namespace) -> int:
         print(f"c3seg data check {args.dataset}: cannot list the dataset: {e}")
         return 1
     problems += listing.problems
+    warnings = list(listing.warnings)
     lists = {k: listing.lists[k] for k in sorted(listing.lists, key=lambda k: (k != "train", k))}
     for spec_e in extra_specs:
         try:
@@ -193,6 +223,7 @@ def check_command(args: argparse.Namespace) -> int:
             found = list(pool.map(lambda it: inspect(it, n), items))
             labels[name] = [f.labels for f in found]
             problems += [p for f in found for p in f.problems]
+            warnings += [w for f in found for w in f.warnings]
     print(f"dataset {args.dataset}: {n} classes (background + {n - 1}), root {listing.root}")
     for name, items in lists.items():
         if name.startswith("extra") or spec.startswith("coco:"):
@@ -210,10 +241,13 @@ def check_command(args: argparse.Namespace) -> int:
             problems += bad
         except (FileNotFoundError, ValueError) as e:
             problems.append(f"split {args.split}: {e}")
+    if warnings:
+        print(f"{len(warnings)} warning(s), read as described:")
+        print("\n".join(f"  - {w}" for w in warnings))
     if problems:
         print(f"{len(problems)} problem(s):")
         print("\n".join(f"  - {p}" for p in problems))
         print("FAILED")
         return 1
-    print("OK: no problems found")
+    print("OK: no problems found" + (" (see the warnings)" if warnings else ""))
     return 0

@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from c3seg.config import DataConfig
 from c3seg.data.types import Item, Listing, Sample, SegData, background_mask
 from c3seg.data.voclayout import samples_from_items
-from c3seg.io import read_label, write_label_png
+from c3seg.io import displayed_size, read_label, write_label_png
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +223,8 @@ def load_coco_extra_strong(path: str | None, cfg: DataConfig, classes: tuple[str
 
 def check_annotations(path: str | Path) -> list[str]:
     """Problems in COCO annotation files: unknown categories / images, undecodable segmentations,
-    image sizes that differ from the json (read from the file headers)."""
+    image sizes that differ from the json (read from the file headers, turned by their EXIF
+    orientation as read_image turns the pixels)."""
     problems = []
     for which in ("train", "val"):
         found = find_coco(path, which)
@@ -253,8 +253,7 @@ def check_annotations(path: str | Path) -> list[str]:
         for info in api.imgs.values():
             f = images / info["file_name"]
             try:
-                with Image.open(f) as im:
-                    w, h = im.size
+                h, w = displayed_size(f)  # as read_image returns it: after its EXIF orientation
             except OSError:
                 continue  # missing / unreadable images are reported by the file checks
             if (h, w) != (info["height"], info["width"]):

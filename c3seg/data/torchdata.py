@@ -20,7 +20,10 @@ def _decode(image: Path, mask: Path | None) -> tuple[np.ndarray, np.ndarray]:
         return img, np.full(img.shape[:2], 255, np.uint8)
     lab = read_label(mask)
     if lab.shape != img.shape[:2]:
-        raise ValueError(f"mask {mask} is {lab.shape} but image {image} is {img.shape[:2]}")
+        raise ValueError(
+            f"mask {mask} is {lab.shape} but image {image} is {img.shape[:2]} as displayed (images "
+            "are read turned by their EXIF orientation); c3seg data check lists every such pair"
+        )
     return img, lab
 
 

@@ -32,13 +32,16 @@ class Item:
 
 @dataclass
 class Listing:
-    """A dataset's files as listed on disk (lists "train" and "val"), plus problems found while listing."""
+    """A dataset's files as listed on disk (lists "train" and "val"), plus what listing found:
+    problems (the dataset would train or score wrong: refused) and warnings (read anyway, e.g. an
+    id listed twice is used once)."""
 
     name: str
     classes: tuple[str, ...]
     lists: dict[str, list[Item]]
     root: Path
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

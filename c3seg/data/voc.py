@@ -26,7 +26,7 @@ import scipy.io
 
 from c3seg.config import DataConfig
 from c3seg.data.types import Item, Listing, SegData
-from c3seg.data.voclayout import read_ids, samples_from_items, writable_place
+from c3seg.data.voclayout import check_lists, read_ids, refuse_problems, samples_from_items, writable_place
 from c3seg.io import atomic_path, write_label_png
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ def list_voc(path: str | Path, cfg: DataConfig) -> Listing:
             len(voc_train),
         )
         listing.lists["train"] = _items(root, voc_train, root / "SegmentationClass")
+        listing.problems += check_lists(listing)
         return listing
     else:
         train = train_aug_ids(
@@ -178,14 +179,14 @@ def list_voc(path: str | Path, cfg: DataConfig) -> Listing:
         log.warning(
             "train_aug has %d ids, not the standard %d (fine for a sample)", len(train), TRAIN_AUG_SIZE
         )
+    listing.problems += check_lists(listing)
     return listing
 
 
 def load_voc(path: str | None, cfg: DataConfig) -> SegData:
     """PASCAL VOC 2012: train_aug (or VOC train) for training, VOC 2012 val for evaluation."""
     listing = list_voc(path or ".", cfg)
-    for p in listing.problems:
-        log.warning("%s", p)
+    refuse_problems(listing)  # e.g. masks that could not be built, images in both train and val
     cache = writable_place(listing.root, cfg.root, ".c3seg-labels.json")
     n = len(VOC_CLASSES)
     train = samples_from_items(listing.lists["train"], n, cache)

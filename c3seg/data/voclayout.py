@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from c3seg.data.types import Item, Sample
+from c3seg.data.types import Item, Listing, Sample
 from c3seg.io import read_json, read_label, read_text_file, write_json
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,40 @@ def read_ids(list_file: Path, allow_empty: bool = False) -> list[str]:
     if not ids and not allow_empty:
         raise ValueError(f"image list {list_file} is empty: list one image id per line")
     return ids
+
+
+def check_lists(listing: Listing) -> list[str]:
+    """Problems of a listing's image lists, returned: an image in both train and val (its val score
+    would measure memory, not what the method learned). An id listed twice in one list is kept
+    once, with a warning in listing.warnings (an exact repeat: nothing is ambiguous)."""
+    for which, items in listing.lists.items():
+        counts = Counter(it.id for it in items)
+        repeated = [i for i, n in counts.items() if n > 1]
+        if repeated:
+            listing.warnings.append(
+                f"the {which} list names {len(repeated)} images more than once "
+                f"({len(items) - len(counts)} extra lines, e.g. {', '.join(repeated[:3])}); each is used once"
+            )
+            listing.lists[which] = list({it.id: it for it in items}.values())  # first place, same files
+    train = {it.id for it in listing.lists.get("train", [])}
+    both = sorted(train & {it.id for it in listing.lists.get("val", [])})
+    if not both:
+        return []
+    return [
+        f"{len(both)} images are listed in both train and val (e.g. {', '.join(both[:3])}): val must "
+        "hold images that training never sees; remove them from one of the lists"
+    ]
+
+
+def refuse_problems(listing: Listing) -> None:
+    """Raise ValueError naming a listing's problems (the first five) before anything trains; log
+    its warnings."""
+    if listing.problems:
+        more = len(listing.problems) - 5
+        tail = f"; and {more} more (c3seg data check lists them all)" if more > 0 else ""
+        raise ValueError(f"{listing.root}: " + "; ".join(listing.problems[:5]) + tail)
+    for w in listing.warnings:
+        log.warning("%s: %s", listing.root, w)
 
 
 def mask_labels(mask: Path, num_classes: int) -> tuple[int, ...]:

@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
 from c3seg.data.types import SegData
 from c3seg.engine.run import Run
 from c3seg.evaluation.metrics import mean_iou
-from c3seg.io import write_json, write_text
+from c3seg.io import read_json, write_json, write_text
 from c3seg.splits import SplitSet
 
 REFERENCE = "fully-supervised"
+# under the title of a `c3seg demo --quick` report (and its summary over seeds)
+SMOKE_TEST_NOTE = (
+    "> **Smoke test: these numbers mean nothing.** The quick configuration (`c3seg demo --quick`) "
+    "trains each network for about one epoch on a tiny benchmark only to show that every stage "
+    'runs; IoUs of 0.0 and odd "% of full" values are expected. Run `c3seg demo` (without '
+    "--quick) for the benchmark's results."
+)
 
 
 def _pct(x: float) -> float | None:
@@ -111,8 +119,27 @@ def crf_md(rows: dict[str, dict]) -> str:
 def pseudo_md(pseudo: dict[str, dict]) -> str:
     lines = ["| label source | mIoU (weak images) | weak-class mIoU |", "|---|---|---|"]
     for name, q in pseudo.items():
-        lines.append(f"| {name} | {fmt_pct(q.get('miou'))} | {fmt_pct(q.get('miou_weak'))} |")
+        if q.get("images") == 0:
+            lines.append(f"| {name} | {NOT_SCORED} | {NOT_SCORED} |")
+        else:
+            lines.append(f"| {name} | {fmt_pct(q.get('miou'))} | {fmt_pct(q.get('miou_weak'))} |")
     return "\n".join(lines)
+
+
+# a label source's quality where no weak training image has a mask (a folder dataset's weak images)
+NOT_SCORED = "not scored: weak images have no masks"
+
+
+def mark_smoke_test(md: Path, js: Path) -> None:
+    """Say under the title of report.md (or summary.md) that its numbers come from the quick
+    configuration and mean nothing, and set "smoke_test": true in its JSON; once."""
+    lines = md.read_text().splitlines()
+    if SMOKE_TEST_NOTE not in lines:
+        write_text(md, "\n".join([*lines[:1], "", SMOKE_TEST_NOTE, *lines[1:]]) + "\n")
+    report = read_json(js)
+    if not report.get("smoke_test"):
+        note = SMOKE_TEST_NOTE.removeprefix("> ").replace("**", "")
+        write_json(js, {"smoke_test": True, "smoke_test_note": note, **report})
 
 
 def write_report(
@@ -160,4 +187,4 @@ def write_report(
     write_text(run.report_md, "\n".join(md) + "\n")
 
 
-__all__ = ["method_row", "write_report", "table_md", "selection_md"]
+__all__ = ["method_row", "write_report", "table_md", "selection_md", "mark_smoke_test"]

@@ -20,11 +20,10 @@ import numpy as np
 from tqdm import tqdm
 
 from c3seg.inference.api import Segmenter, load
-from c3seg.io import colorize, read_image, write_image, write_label_png
+from c3seg.io import IMAGE_SUFFIXES, colorize, read_image, write_image, write_label_png
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 FOREGROUND = "lnet-foreground"
 
 

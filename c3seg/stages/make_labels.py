@@ -32,6 +32,7 @@ from c3seg.engine.distributed import local_device
 from c3seg.engine.run import Run
 from c3seg.evaluation.figures import write_fig3
 from c3seg.evaluation.metrics import ConfusionMatrix, mean_iou
+from c3seg.evaluation.report import NOT_SCORED
 from c3seg.inference.maps import load_nets, network_maps
 from c3seg.io import read_json, read_label, write_json
 from c3seg.splits import SplitSet, class_ids, partition
@@ -127,7 +128,8 @@ def source_configs(lc: LabelConfig, calib: dict | None) -> tuple[LabelConfig, La
 
 
 def label_quality(run: Run, data: SegData, split: SplitSet, weak: list[Sample], source: str) -> dict:
-    """Pseudo-label IoU (%) of one source on the weak training images (EVALUATION ONLY)."""
+    """Pseudo-label IoU (%) of one source on the weak training images that have masks (EVALUATION
+    ONLY); with none (a folder dataset's weak images have labels only), images 0 and no scores."""
     cm = ConfusionMatrix(data.num_classes)
     scored = [s for s in weak if s.mask is not None]
     for s in scored:
@@ -149,6 +151,13 @@ def label_quality(run: Run, data: SegData, split: SplitSet, weak: list[Sample], 
     }
     write_json(run.label_quality(source), result)
     return result
+
+
+def quality_line(q: dict) -> str:
+    """One log line of a label source's quality (`label_quality`)."""
+    if q["images"] == 0:
+        return f"pseudo labels {q['source']:<15} {NOT_SCORED}"
+    return f"pseudo labels {q['source']:<15} mIoU {q['miou']:.1f} (weak classes {q['miou_weak']:.1f})"
 
 
 def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str = "lnet") -> Path:
@@ -205,8 +214,7 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
         log.info("%d label files of other shards are missing; quality and figures wait for them", missing)
         return run.labels_dir("diffusion")
     for src in SOURCES:
-        q = label_quality(run, data, split, weak, src)
-        log.info("pseudo labels %-15s mIoU %.1f (weak classes %.1f)", src, q["miou"], q["miou_weak"])
+        log.info("%s", quality_line(label_quality(run, data, split, weak, src)))
     if lc.figure_images > 0 and weak:
         nets = nets or load_nets(run, device, lnet)
         write_fig3(run, nets, weak[: lc.figure_images], device, data.classes, lc.scales)
