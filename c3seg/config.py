@@ -45,7 +45,7 @@ class TrainConfig:
     # "" (from scratch) | imagenet (torchvision's, downloaded on first use) | a torchvision weights
     # name (ResNet50_Weights.IMAGENET1K_V2) | a .pt/.pth/.safetensors file (offline); see
     # c3seg.models.weights | pretrain (the backbone trained by this run's pretrain stage).
-    # true / false, from when this was a boolean, mean imagenet / "".
+    # true / false are accepted too and mean imagenet / "".
     pretrained: str = ""
     epochs: int = 20
     batch_size: int = 32
@@ -57,8 +57,7 @@ class TrainConfig:
     # trains its classifier at 10x the base rate (lr_mult 10 in its prototxt); 1 = one rate for all
     head_lr_mult: float = 1.0
     # augmentations that hide what is specific to a class, so the class-agnostic L-Net learns what
-    # transfers to unseen categories (measured in docs/benchmarks.md); the L-Net's and pretrain's
-    # only, per image in the loader (c3seg.data.transforms.train_transform)
+    # transfers to unseen categories; the L-Net's and pretrain's only, per image in the loader (c3seg.data.transforms.train_transform)
     hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5)
     colour: bool = False  # brightness/contrast/saturation jitter, 20% grayscale, channel permutation
     affine: float = 0.0  # random rotation in [-affine, affine] degrees, shear in [-0.8, 0.8] x that
@@ -72,8 +71,8 @@ class TrainConfig:
 class CamConfig(TrainConfig):
     """train-cam: TrainConfig plus how the class score maps are pooled into image-level logits."""
 
-    # gap: global average pooling (Zhou et al.'s CAM) | gmp: global max pooling (measured on the
-    # benchmark's tiny net from scratch, 4 epochs: gap mAP 0.23, gmp 0.42; docs/benchmarks.md)
+    # gap: global average pooling (Zhou et al.'s CAM) | gmp: global max pooling (learns faster for a
+    # small net trained from scratch, as on the benchmark)
     pool: str = "gap"
 
 
@@ -126,10 +125,10 @@ class LabelConfig:
 class PNetConfig:
     """train-pnet: P-Net (Table 1) pre-training (Eq. 5) and adversarial fine-tuning (Eq. 4, 5).
 
-    The paper's setting: lr_seg=1e-5, lr_pnet=1e-3, optim_seg=sgd, optim_pnet=sgd. Measured on the
-    benchmark's tiny net, SGD at 1e-3 left the P-Net at chance (loss 0.693, constant output) and
-    lr_seg=1e-5 does not move a net trained at lr 0.01; the defaults below (Adam 1e-4 for the P-Net,
-    SGD 1e-3 for the segmentation net) let the P-Net reach a loss of ~0.35 within two epochs."""
+    The paper's setting: lr_seg=1e-5, lr_pnet=1e-3, optim_seg=sgd, optim_pnet=sgd. On the
+    benchmark's tiny net, SGD at 1e-3 leaves the P-Net at chance (constant output) and lr_seg=1e-5
+    does not move a net trained at lr 0.01; the defaults below (Adam 1e-4 for the P-Net, SGD 1e-3
+    for the segmentation net) let the P-Net learn within two epochs."""
 
     pretrain_epochs: int = 2  # P-Net alone on strong images, segmentation net fixed (Eq. 5)
     finetune_epochs: int = 1  # both nets on strong GT + pseudo labels (Eq. 4, 5); ~2 min/epoch (benchmark)
@@ -211,8 +210,8 @@ class Config:
 def pretrained_setting(value: str | bool | None) -> str:
     """The `pretrained` setting as a string: "" (none), "imagenet", or a weights name / file.
 
-    YAML `pretrained: true` and `pretrained=true` on the command line (this setting was a
-    boolean) mean "imagenet"; false, no, none or nothing mean ""."""
+    YAML `pretrained: true` and `pretrained=true` on the command line mean "imagenet"; false, no,
+    none or nothing mean ""."""
     if isinstance(value, bool):
         return "imagenet" if value else ""
     text = "" if value is None else str(value).strip()
