@@ -2,7 +2,9 @@
 
     cfg = load_config("configs/benchmark.yaml", ["seg.epochs=5", "labels.n_segments=300"])
 
-The resolved config is saved beside every result (`save_config`).
+A `train:` section in the YAML (or `train.key=value` on the command line) sets TrainConfig keys
+for every network at once (pretrain, lnet, cam, seg); a network's own section overrides them. The
+resolved config, explicit per network, is saved beside every result (`save_config`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One network's training: the sections pretrain, lnet, cam and seg (a config's `train:`
+    section sets these keys for all four at once)."""
+
     backbone: str = "tiny"  # see c3seg.models.BACKBONES
     # "" (from scratch) | imagenet (torchvision's, downloaded on first use) | a torchvision weights
     # name (ResNet50_Weights.IMAGENET1K_V2) | a .pt/.pth/.safetensors file (offline); see
@@ -207,6 +212,10 @@ class Config:
     seed: int = 0
 
 
+# the sections that are TrainConfigs: a `train:` section's keys apply to each of them
+TRAIN_SECTIONS = ("pretrain", "lnet", "cam", "seg")
+
+
 def pretrained_setting(value: str | bool | None) -> str:
     """The `pretrained` setting as a string: "" (none), "imagenet", or a weights name / file.
 
@@ -277,6 +286,36 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def _shared_train(tree: dict[str, Any]) -> dict[str, Any]:
+    """`tree` with its `train` section's keys copied into every TrainConfig section that does not
+    set them itself (`train: {lr: 0.003}` + `cam: {lr: 0.01}` -> cam.lr 0.01, every other lr 0.003)."""
+    tree = dict(tree)
+    shared = tree.pop("train", None) or {}
+    if not isinstance(shared, dict):
+        raise ValueError("train is a section of settings shared by every network, e.g. train.epochs=10")
+    valid = {f.name for f in dataclasses.fields(TrainConfig)}
+    if set(shared) - valid:
+        unknown = sorted(set(shared) - valid)[0]
+        raise KeyError(f"unknown setting train.{unknown}; valid: {', '.join(sorted(valid))}")
+    for name in TRAIN_SECTIONS:
+        own = tree.get(name) or {}
+        if isinstance(own, dict):  # anything else is refused by _build, naming the section
+            inherited = dict(shared)
+            if name == "pretrain" and inherited.get("pretrained") == "pretrain":
+                del inherited["pretrained"]  # the stage cannot start from itself: pretrain the others
+            tree[name] = {**inherited, **own}
+    return tree
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top`'s settings over `base`'s, section by section."""
+    out = dict(base)
+    for key, value in top.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
+
+
 def _set(tree: dict[str, Any], dotted: str, value: str) -> None:
     keys = dotted.split(".")
     for k in keys[:-1]:
@@ -287,7 +326,9 @@ def _set(tree: dict[str, Any], dotted: str, value: str) -> None:
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """A Config from a YAML file (or the defaults) with `a.b=value` overrides applied last.
 
-    A bare name like `benchmark` is looked up in the package's configs folder."""
+    A bare name like `benchmark` is looked up in the package's configs folder. Precedence, lowest
+    first: the dataclass defaults, the file's `train`, the file's network sections, the command
+    line's `train.x=`, the command line's `lnet.x=` (and the other sections)."""
     tree: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -298,12 +339,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
                 f"config {path} not found; built-in: {[q.stem for q in CONFIG_DIR.glob('*.yaml')]}"
             )
         tree = yaml.safe_load(p.read_text()) or {}
+    given: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like section.key=value")
         key, value = item.split("=", 1)
-        _set(tree, key.strip(), value.strip())
-    cfg = _build(Config, tree, "")
+        _set(given, key.strip(), value.strip())
+    cfg = _build(Config, _merge(_shared_train(tree), _shared_train(given)), "")
     check_ranges(cfg)
     return cfg
 

@@ -16,10 +16,10 @@ Each epoch logs the loss, F1 and mAP on a held-out part of the corpus, and image
 With the defaults on a CPU, generating the corpus takes a minute or two and each epoch a few
 minutes (docs/results.md).
 
-Switch it on for the benchmark (the stage runs first, and only when some net asks for it):
+Switch it on for the benchmark (the stage runs first, and only when some net asks for it;
+`train.pretrained` sets lnet, cam and seg, never the pretrain stage itself):
 
-    c3seg run --config benchmark --out runs/pre \\
-        lnet.pretrained=pretrain cam.pretrained=pretrain seg.pretrained=pretrain
+    c3seg run --config benchmark --out runs/pre train.pretrained=pretrain
 """
 
 from __future__ import annotations
