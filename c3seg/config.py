@@ -27,13 +27,13 @@ class DataConfig:
     sbd: str = ""  # SBD folder (with cls/, train.txt, val.txt); empty = look beside VOCdevkit
     split: str = "bench-half"  # a built-in split name or a YAML file
     root: str = "data-cache"  # where the built-in benchmark is generated
-    bench_train: int = 2000  # benchmark size (train / val images) and image side
-    bench_val: int = 500
-    bench_size: int = 112
-    bench_seed: int = 0
+    bench_train: int = 2000  # training images of the generated benchmark
+    bench_val: int = 500  # val images of the generated benchmark
+    bench_size: int = 112  # image side of the generated benchmark (pixels)
+    bench_seed: int = 0  # which draw of the benchmark is generated (0 = the development draw)
     crop: int = 96  # training crop side (321 for VOC)
-    scale_min: float = 0.75  # random rescale range for training
-    scale_max: float = 1.25
+    scale_min: float = 0.75  # random rescale range for training: lowest factor
+    scale_max: float = 1.25  # random rescale range for training: highest factor
     workers: int = 2  # DataLoader workers
     # with workers 0, a training set keeps its decoded images in memory after the first epoch when
     # they fit in this many MiB (c3seg.data.torchdata); 0 = decode at every read
@@ -52,11 +52,11 @@ class TrainConfig:
     # c3seg.models.weights | pretrain (the backbone trained by this run's pretrain stage).
     # true / false are accepted too and mean imagenet / "".
     pretrained: str = ""
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    epochs: int = 20  # passes over the training images
+    batch_size: int = 32  # images per step
+    lr: float = 0.01  # base learning rate, decayed by the poly schedule (power 0.9) over all steps
+    momentum: float = 0.9  # SGD momentum (sgd only)
+    weight_decay: float = 5e-4  # L2 weight decay (sgd), decoupled weight decay (adamw)
     optimizer: str = "sgd"  # sgd (DeepLab's, the paper's) | adamw (faster for the tiny CPU net)
     # learning-rate multiple of the output layer (the backbone's head_key, DeepLab's fc8): DeepLab
     # trains its classifier at 10x the base rate (lr_mult 10 in its prototxt); 1 = one rate for all
@@ -100,15 +100,15 @@ class LabelConfig:
 
     method: str = "ranking"  # ranking ((D - aW)^-1 y) | clamped (seeds=1, confident background=0)
     superpixels: str = "slic"  # slic | fast (SLIC at half resolution) | opencv (needs opencv-contrib)
-    n_segments: int = 600
-    compactness: float = 10.0
-    slic_iters: int = 5
+    n_segments: int = 600  # superpixels per image (about)
+    compactness: float = 10.0  # SLIC: higher gives more regular superpixels, lower follows colour more
+    slic_iters: int = 5  # SLIC k-means iterations
     sigma: float = 0.2  # Eq. 2: z_ij = exp(-|F_i - F_j| / 2 sigma^2)
     alpha: float = 0.99  # ranking only
     # thresholds below are defaults; with calibrate=true they are chosen on strong images
     seed_threshold: float = 0.6  # superpixel mean normalized CAM above which it is a class seed
     bg_fg_threshold: float = 0.2  # superpixel mean M below which (and CAM below bg_cam) it is background
-    bg_cam_threshold: float = 0.2
+    bg_cam_threshold: float = 0.2  # superpixel mean CAM below which (and M below bg_fg) it is background
     min_q: float = 0.5  # a superpixel whose largest q is below this stays background
     fg_gate: float = 1.01  # a superpixel with mean M >= this takes its best class (> 1: off)
     ignore_uncertain: bool = False  # label 255 (no loss) where the solve says background but no anchor does
@@ -136,8 +136,8 @@ class PNetConfig:
     for the segmentation net) let the P-Net learn within two epochs."""
 
     pretrain_epochs: int = 2  # P-Net alone on strong images, segmentation net fixed (Eq. 5)
-    finetune_epochs: int = 1  # both nets on strong GT + pseudo labels (Eq. 4, 5); ~2 min/epoch (benchmark)
-    batch_size: int = 16
+    finetune_epochs: int = 1  # both nets on strong GT + pseudo labels (Eq. 4, 5)
+    batch_size: int = 16  # images per step, in pre-training and fine-tuning
     lr_seg: float = 1e-3  # paper: 1e-5
     lr_pnet: float = 1e-4  # paper: 1e-3 (with sgd)
     optim_seg: str = "sgd"  # sgd (momentum / weight decay from `seg`) | adam
@@ -160,7 +160,7 @@ class PretrainConfig(CamConfig):
     extra_categories: int = 32  # new procedural categories beside the benchmark's 16
     size: int = 112  # corpus image side
     crop: int = 96  # training crop side
-    holdout: float = 0.05
+    holdout: float = 0.05  # fraction of the corpus held out
     seed: int = 0  # corpus images and training; weights are cached per setting and shared by runs
     epochs: int = 10
     batch_size: int = 32
@@ -176,9 +176,9 @@ class SelfTrainConfig:
     masks plus targets from weak images' pseudo labels (labelled object = 1, confident background
     = 0, the rest void), then makes the labels again with it. See c3seg.stages.self_train."""
 
-    rounds: int = 0
+    rounds: int = 0  # self-training rounds (0 = off)
     epochs: int = 6  # per round, over strong + weak training images, from the previous round's L-Net
-    lr: float = 0.001
+    lr: float = 0.001  # the L-Net's learning rate in each round
     void_band: int = 3  # pixels around each labelled object left void in the targets (its extent is unsure)
 
 
@@ -209,7 +209,7 @@ class Config:
     # segmentation methods trained by train-seg (see c3seg.stages.train_seg.METHODS); train-pnet adds "pnet"
     methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet")
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0
+    seed: int = 0  # initial weights, data order and augmentation of the training stages
 
 
 # the sections that are TrainConfigs: a `train:` section's keys apply to each of them
