@@ -5,7 +5,7 @@ from c3seg.cli import main
 from c3seg.config import Config, PretrainConfig, TrainConfig
 from c3seg.config_doc import field_doc, markdown, sections
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def test_committed_configuration_md_is_the_generated_text():

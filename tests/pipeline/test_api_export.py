@@ -122,7 +122,7 @@ def test_torch_hub_loads_a_run(quick_run):
     import torch
 
     run, _ = quick_run
-    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
     seg = torch.hub.load(str(repo), "c3seg", source="local", path=str(run), method="lnet", trust_repo=True)
     assert seg.classes == c3seg.load(run, method="lnet").classes
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from c3seg.config import DataConfig
-from c3seg.data import benchmark
+from c3seg.data.synthetic import benchmark
 from c3seg.data.synthetic.benchmark import (
     CLASSES,
     FAMILIES,
