@@ -6,6 +6,7 @@ c3seg pretrain | train-lnet | train-cam | make-labels | train-seg | train-pnet |
 c3seg predict --run DIR|FILE --method pnet IMAGE|FOLDER|GLOB... --out DIR [--crf fast|exact] [--overlay]
 c3seg export --run DIR --method pnet --out FILE.safetensors [--onnx FILE.onnx]
 c3seg status RUN
+c3seg config show [--config NAME] [--markdown] [key=value ...]
 c3seg data check DATASET [--split FILE]
 c3seg data download voc|sbd --root DIR
 c3seg bench diffusion [--json]
@@ -72,6 +73,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         base = str(run.config)  # a run folder's own settings are the default for later commands
     cfg = load_config(base, overrides)
     run_stages(cfg, run, parse_stages(args.stages), force=args.force)
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from c3seg.config import load_config
+    from c3seg.config_doc import markdown, text
+
+    cfg = load_config(args.config, args.overrides)
+    print((markdown if args.markdown else text)(cfg), end="")
     return 0
 
 
@@ -167,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", type=Path, help="the run folder (its config.yaml is used)")
     p.add_argument("overrides", nargs="*", help="settings to judge it with, as for run (default: none)")
     p.set_defaults(func=lambda a: _call("c3seg.pipeline:status_command", a))
+
+    config = sub.add_parser("config", help="settings").add_subparsers(dest="config_command", required=True)
+    p = config.add_parser(
+        "show", help="every setting with its value (default or the config's), allowed range and doc"
+    )
+    p.add_argument("--config", help="a YAML config file or a built-in name (default: the built-in defaults)")
+    p.add_argument("--markdown", action="store_true", help="as markdown tables (docs/configuration.md)")
+    p.add_argument("overrides", nargs="*", help="settings as section.key=value, e.g. train.epochs=1")
+    p.set_defaults(func=cmd_config_show)
 
     p = sub.add_parser(
         "predict",

@@ -2,7 +2,9 @@
 
     cfg = load_config("configs/benchmark.yaml", ["seg.epochs=5", "labels.n_segments=300"])
 
-The resolved config is saved beside every result (`save_config`).
+A `train:` section in the YAML (or `train.key=value` on the command line) sets TrainConfig keys
+for every network at once (pretrain, lnet, cam, seg); a network's own section overrides them. The
+resolved config, explicit per network, is saved beside every result (`save_config`).
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ class DataConfig:
     sbd: str = ""  # SBD folder (with cls/, train.txt, val.txt); empty = look beside VOCdevkit
     split: str = "bench-half"  # a built-in split name or a YAML file
     root: str = "data-cache"  # where the built-in benchmark is generated
-    bench_train: int = 2000  # benchmark size (train / val images) and image side
-    bench_val: int = 500
-    bench_size: int = 112
-    bench_seed: int = 0
+    bench_train: int = 2000  # training images of the generated benchmark
+    bench_val: int = 500  # val images of the generated benchmark
+    bench_size: int = 112  # image side of the generated benchmark (pixels)
+    bench_seed: int = 0  # which draw of the benchmark is generated (0 = the development draw)
     crop: int = 96  # training crop side (321 for VOC)
-    scale_min: float = 0.75  # random rescale range for training
-    scale_max: float = 1.25
+    scale_min: float = 0.75  # random rescale range for training: lowest factor
+    scale_max: float = 1.25  # random rescale range for training: highest factor
     workers: int = 2  # DataLoader workers
     # with workers 0, a training set keeps its decoded images in memory after the first epoch when
     # they fit in this many MiB (c3seg.data.torchdata); 0 = decode at every read
@@ -41,24 +43,26 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """One network's training: the sections pretrain, lnet, cam and seg (a config's `train:`
+    section sets these keys for all four at once)."""
+
     backbone: str = "tiny"  # see c3seg.models.BACKBONES
     # "" (from scratch) | imagenet (torchvision's, downloaded on first use) | a torchvision weights
     # name (ResNet50_Weights.IMAGENET1K_V2) | a .pt/.pth/.safetensors file (offline); see
     # c3seg.models.weights | pretrain (the backbone trained by this run's pretrain stage).
-    # true / false, from when this was a boolean, mean imagenet / "".
+    # true / false are accepted too and mean imagenet / "".
     pretrained: str = ""
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+    epochs: int = 20  # passes over the training images
+    batch_size: int = 32  # images per step
+    lr: float = 0.01  # base learning rate, decayed by the poly schedule (power 0.9) over all steps
+    momentum: float = 0.9  # SGD momentum (sgd only)
+    weight_decay: float = 5e-4  # L2 weight decay (sgd), decoupled weight decay (adamw)
     optimizer: str = "sgd"  # sgd (DeepLab's, the paper's) | adamw (faster for the tiny CPU net)
     # learning-rate multiple of the output layer (the backbone's head_key, DeepLab's fc8): DeepLab
     # trains its classifier at 10x the base rate (lr_mult 10 in its prototxt); 1 = one rate for all
     head_lr_mult: float = 1.0
     # augmentations that hide what is specific to a class, so the class-agnostic L-Net learns what
-    # transfers to unseen categories (measured in docs/benchmarks.md); the L-Net's and pretrain's
-    # only, per image in the loader (c3seg.data.transforms.train_transform)
+    # transfers to unseen categories; the L-Net's and pretrain's only, per image in the loader (c3seg.data.transforms.train_transform)
     hue: float = 0.0  # random hue shift in [-hue, hue] (0..0.5)
     colour: bool = False  # brightness/contrast/saturation jitter, 20% grayscale, channel permutation
     affine: float = 0.0  # random rotation in [-affine, affine] degrees, shear in [-0.8, 0.8] x that
@@ -72,8 +76,8 @@ class TrainConfig:
 class CamConfig(TrainConfig):
     """train-cam: TrainConfig plus how the class score maps are pooled into image-level logits."""
 
-    # gap: global average pooling (Zhou et al.'s CAM) | gmp: global max pooling (measured on the
-    # benchmark's tiny net from scratch, 4 epochs: gap mAP 0.23, gmp 0.42; docs/benchmarks.md)
+    # gap: global average pooling (Zhou et al.'s CAM) | gmp: global max pooling (learns faster for a
+    # small net trained from scratch, as on the benchmark)
     pool: str = "gap"
 
 
@@ -96,15 +100,15 @@ class LabelConfig:
 
     method: str = "ranking"  # ranking ((D - aW)^-1 y) | clamped (seeds=1, confident background=0)
     superpixels: str = "slic"  # slic | fast (SLIC at half resolution) | opencv (needs opencv-contrib)
-    n_segments: int = 600
-    compactness: float = 10.0
-    slic_iters: int = 5
+    n_segments: int = 600  # superpixels per image (about)
+    compactness: float = 10.0  # SLIC: higher gives more regular superpixels, lower follows colour more
+    slic_iters: int = 5  # SLIC k-means iterations
     sigma: float = 0.2  # Eq. 2: z_ij = exp(-|F_i - F_j| / 2 sigma^2)
     alpha: float = 0.99  # ranking only
     # thresholds below are defaults; with calibrate=true they are chosen on strong images
     seed_threshold: float = 0.6  # superpixel mean normalized CAM above which it is a class seed
     bg_fg_threshold: float = 0.2  # superpixel mean M below which (and CAM below bg_cam) it is background
-    bg_cam_threshold: float = 0.2
+    bg_cam_threshold: float = 0.2  # superpixel mean CAM below which (and M below bg_fg) it is background
     min_q: float = 0.5  # a superpixel whose largest q is below this stays background
     fg_gate: float = 1.01  # a superpixel with mean M >= this takes its best class (> 1: off)
     ignore_uncertain: bool = False  # label 255 (no loss) where the solve says background but no anchor does
@@ -126,14 +130,14 @@ class LabelConfig:
 class PNetConfig:
     """train-pnet: P-Net (Table 1) pre-training (Eq. 5) and adversarial fine-tuning (Eq. 4, 5).
 
-    The paper's setting: lr_seg=1e-5, lr_pnet=1e-3, optim_seg=sgd, optim_pnet=sgd. Measured on the
-    benchmark's tiny net, SGD at 1e-3 left the P-Net at chance (loss 0.693, constant output) and
-    lr_seg=1e-5 does not move a net trained at lr 0.01; the defaults below (Adam 1e-4 for the P-Net,
-    SGD 1e-3 for the segmentation net) let the P-Net reach a loss of ~0.35 within two epochs."""
+    The paper's setting: lr_seg=1e-5, lr_pnet=1e-3, optim_seg=sgd, optim_pnet=sgd. On the
+    benchmark's tiny net, SGD at 1e-3 leaves the P-Net at chance (constant output) and lr_seg=1e-5
+    does not move a net trained at lr 0.01; the defaults below (Adam 1e-4 for the P-Net, SGD 1e-3
+    for the segmentation net) let the P-Net learn within two epochs."""
 
     pretrain_epochs: int = 2  # P-Net alone on strong images, segmentation net fixed (Eq. 5)
-    finetune_epochs: int = 1  # both nets on strong GT + pseudo labels (Eq. 4, 5); ~2 min/epoch (benchmark)
-    batch_size: int = 16
+    finetune_epochs: int = 1  # both nets on strong GT + pseudo labels (Eq. 4, 5)
+    batch_size: int = 16  # images per step, in pre-training and fine-tuning
     lr_seg: float = 1e-3  # paper: 1e-5
     lr_pnet: float = 1e-4  # paper: 1e-3 (with sgd)
     optim_seg: str = "sgd"  # sgd (momentum / weight decay from `seg`) | adam
@@ -156,7 +160,7 @@ class PretrainConfig(CamConfig):
     extra_categories: int = 32  # new procedural categories beside the benchmark's 16
     size: int = 112  # corpus image side
     crop: int = 96  # training crop side
-    holdout: float = 0.05
+    holdout: float = 0.05  # fraction of the corpus held out
     seed: int = 0  # corpus images and training; weights are cached per setting and shared by runs
     epochs: int = 10
     batch_size: int = 32
@@ -172,9 +176,9 @@ class SelfTrainConfig:
     masks plus targets from weak images' pseudo labels (labelled object = 1, confident background
     = 0, the rest void), then makes the labels again with it. See c3seg.stages.self_train."""
 
-    rounds: int = 0
+    rounds: int = 0  # self-training rounds (0 = off)
     epochs: int = 6  # per round, over strong + weak training images, from the previous round's L-Net
-    lr: float = 0.001
+    lr: float = 0.001  # the L-Net's learning rate in each round
     void_band: int = 3  # pixels around each labelled object left void in the targets (its extent is unsure)
 
 
@@ -205,14 +209,18 @@ class Config:
     # segmentation methods trained by train-seg (see c3seg.stages.train_seg.METHODS); train-pnet adds "pnet"
     methods: tuple[str, ...] = ("fully-supervised", "strong-only", "cam-threshold", "lnet", "pnet")
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0
+    seed: int = 0  # initial weights, data order and augmentation of the training stages
+
+
+# the sections that are TrainConfigs: a `train:` section's keys apply to each of them
+TRAIN_SECTIONS = ("pretrain", "lnet", "cam", "seg")
 
 
 def pretrained_setting(value: str | bool | None) -> str:
     """The `pretrained` setting as a string: "" (none), "imagenet", or a weights name / file.
 
-    YAML `pretrained: true` and `pretrained=true` on the command line (this setting was a
-    boolean) mean "imagenet"; false, no, none or nothing mean ""."""
+    YAML `pretrained: true` and `pretrained=true` on the command line mean "imagenet"; false, no,
+    none or nothing mean ""."""
     if isinstance(value, bool):
         return "imagenet" if value else ""
     text = "" if value is None else str(value).strip()
@@ -278,6 +286,36 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
     return cls(**kwargs)
 
 
+def _shared_train(tree: dict[str, Any]) -> dict[str, Any]:
+    """`tree` with its `train` section's keys copied into every TrainConfig section that does not
+    set them itself (`train: {lr: 0.003}` + `cam: {lr: 0.01}` -> cam.lr 0.01, every other lr 0.003)."""
+    tree = dict(tree)
+    shared = tree.pop("train", None) or {}
+    if not isinstance(shared, dict):
+        raise ValueError("train is a section of settings shared by every network, e.g. train.epochs=10")
+    valid = {f.name for f in dataclasses.fields(TrainConfig)}
+    if set(shared) - valid:
+        unknown = sorted(set(shared) - valid)[0]
+        raise KeyError(f"unknown setting train.{unknown}; valid: {', '.join(sorted(valid))}")
+    for name in TRAIN_SECTIONS:
+        own = tree.get(name) or {}
+        if isinstance(own, dict):  # anything else is refused by _build, naming the section
+            inherited = dict(shared)
+            if name == "pretrain" and inherited.get("pretrained") == "pretrain":
+                del inherited["pretrained"]  # the stage cannot start from itself: pretrain the others
+            tree[name] = {**inherited, **own}
+    return tree
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top`'s settings over `base`'s, section by section."""
+    out = dict(base)
+    for key, value in top.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both else value
+    return out
+
+
 def _set(tree: dict[str, Any], dotted: str, value: str) -> None:
     keys = dotted.split(".")
     for k in keys[:-1]:
@@ -288,7 +326,9 @@ def _set(tree: dict[str, Any], dotted: str, value: str) -> None:
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """A Config from a YAML file (or the defaults) with `a.b=value` overrides applied last.
 
-    A bare name like `benchmark` is looked up in the package's configs folder."""
+    A bare name like `benchmark` is looked up in the package's configs folder. Precedence, lowest
+    first: the dataclass defaults, the file's `train`, the file's network sections, the command
+    line's `train.x=`, the command line's `lnet.x=` (and the other sections)."""
     tree: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -299,12 +339,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
                 f"config {path} not found; built-in: {[q.stem for q in CONFIG_DIR.glob('*.yaml')]}"
             )
         tree = yaml.safe_load(p.read_text()) or {}
+    given: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"override {item!r} must look like section.key=value")
         key, value = item.split("=", 1)
-        _set(tree, key.strip(), value.strip())
-    cfg = _build(Config, tree, "")
+        _set(given, key.strip(), value.strip())
+    cfg = _build(Config, _merge(_shared_train(tree), _shared_train(given)), "")
     check_ranges(cfg)
     return cfg
 

@@ -28,7 +28,7 @@ METRICS = {
 }
 PSEUDO_METRICS = {"miou": "mIoU (weak images)", "miou_weak": "weak-class mIoU"}
 # paired, per seed, in weak-category mIoU points: the P-Net's effect and the method's margin over
-# the CAM baseline (#9's targets)
+# the CAM baseline
 DIFFERENCES = {"pnet - lnet": ("pnet", "lnet"), "lnet - cam-threshold": ("lnet", "cam-threshold")}
 
 

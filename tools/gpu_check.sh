@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# The GPU checks of one lent-device session, in one call that ends by itself within DEADLINE
-# seconds (default 560), leaving everything under $OUT (results.tgz holds the run folders' reports,
-# timings and logs):
+# The GPU checks, in one call that ends by itself within DEADLINE seconds (default 560), leaving
+# everything under $OUT (results.tgz holds the run folders' reports, timings and logs):
 #   1. c3seg bench train --config voc --json: VGG16-LargeFOV and DeepLabV3-ResNet50, model-only vs
-#      the real loop, fp32/bf16 x channels_last, inference at 500x375 (issue 10, item 4)
+#      the real loop, fp32/bf16 x channels_last, inference at 500x375
 #   2. c3seg bench pipeline --config voc: every stage of the VOC config on 600 + 80 generated
-#      images of 432 px, 2 epochs a network, timed and extrapolated to 10,582 + 1,449 (item 5)
+#      images of 432 px, 2 epochs a network, timed and extrapolated to 10,582 + 1,449
 #   3. c3seg demo on benchmark seeds 1, 2, 3 (headline draws: no choice is made on them), three at
-#      a time on the one GPU, then their summary (issue 9)
+#      a time on the one GPU, then their summary
 # Run from the repository root:  OUT=/tmp/gpu tools/gpu_check.sh
 # Rehearsal on a CPU (tiny sizes, same steps):  SCALE=small OUT=/tmp/gpu tools/gpu_check.sh
 set -u

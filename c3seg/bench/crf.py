@@ -2,7 +2,7 @@
 (500x375, 21 classes) and at the benchmark's (112x112, 17 classes): the fast PyTorch one and the
 exact one (pydensecrf2, when installed), both on one CPU thread, and the fast one on the GPU when
 there is one (as evaluation runs it there). Medians over --repeats random probability maps; the mIoU each
-costs or gains is measured by `evaluate.crf_methods` on a real run (docs/benchmarks.md).
+costs or gains is measured by `evaluate.crf_methods` on a real run.
 """
 
 from __future__ import annotations

@@ -7,12 +7,12 @@ pixel pairs -> affinities z_ij (Eq. 2) -> one sparse LU for all classes -> label
 Pure numpy/scipy (no torch), so it runs in worker processes with one BLAS thread each.
 
 Default formulation: "ranking" (manifold ranking q = (D - αW)^-1 y, a background column as a
-competing query). Measured by `c3seg bench diffusion` (generated 500x375 scenes with simulated M
-and CAMs; thresholds of each formulation calibrated on 8 scenes, scored on 8 others): pseudo-label
-mIoU ranking 78.5 vs clamped (harmonic, background clamped to 0) 74.9; diffusion without M 76.6,
-L-Net x CAM 51.6, CAM threshold 49.6. A small synthetic sample: make-labels records both
-formulations' calibrated mIoU on the run's own strong images in labels/calibration.json, so the
-choice can be checked on real data (labels.method=clamped switches).
+competing query), because it gives better pseudo labels than "clamped" (harmonic, background
+clamped to 0) on the generated scenes of `c3seg bench diffusion` (simulated M and CAMs; thresholds
+of each formulation calibrated on some scenes, scored on others). Those scenes are a small
+synthetic sample, so make-labels records both formulations' calibrated mIoU on the run's own strong
+images in labels/calibration.json, and the choice can be checked on real data
+(labels.method=clamped switches).
 """
 
 from __future__ import annotations

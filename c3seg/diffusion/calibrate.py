@@ -98,9 +98,8 @@ def choose(total: np.ndarray, method: str, n_images: int, tolerance: float = 1.0
     one whose same solve WITHOUT M scores best is taken. On strong images M is nearly perfect, so
     it decides almost every superpixel and many settings tie; on weak images M often misses the
     unseen objects and the diffusion has to carry them, so of the tied settings the one that does
-    best without M is the one to trust. Measured on the benchmark (docs/benchmarks.md): the ties
-    were broken at random before, once by 0.24 points toward a setting worth 7 points less on weak
-    images."""
+    best without M is the one to trust. Broken at random instead, a tie can fall on a setting
+    that is much worse on weak images."""
     cands = candidates(method)
     scores = np.nan_to_num([miou(total[i]) for i in range(len(total))], nan=-1.0)
     without_m = {_solve_key(m, p): scores[i] for i, (m, u, p) in enumerate(cands) if not u}

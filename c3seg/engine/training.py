@@ -114,11 +114,9 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
 def prepare(model: nn.Module, device: torch.device) -> nn.Module:
     """Move to device, channels_last on CUDA, wrap in DDP under torchrun.
 
-    Training on CPU stays contiguous: channels_last there is no faster for training (train-seg's
-    loop 33.8 s an epoch contiguous, 34.2 channels_last), and its other rounding order trains other
-    networks: on benchmark draws 1-3, 76.2% +- 0.2 of fully supervised weak contiguous against
-    71.2% +- 3.1 channels_last (docs/benchmarks.md, "Tenth session"). Inference (`load_model`)
-    uses channels_last on every device: identical outputs, faster."""
+    Training on CPU stays contiguous: channels_last there is no faster for training, and its other
+    rounding order trains other networks, so CPU results would change with it (docs/results.md).
+    Inference (`load_model`) uses channels_last on every device: identical outputs, faster."""
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)

@@ -1,13 +1,13 @@
 """Dense-CRF refinement of class probabilities (Krähenbühl & Koltun 2011), two ways.
 
 - exact (`dense_crf(..., exact=True)`, needs `pip install pydensecrf2`, imported as `pydensecrf`):
-  the permutohedral mean field with the DeepLab ports' settings (FIELD-NOTES): 10 iterations,
+  the permutohedral mean field with the DeepLab ports' settings: 10 iterations,
   Gaussian kernel sxy 1, weight 3; bilateral kernel sxy 67, srgb 3, weight 4.
 - fast (the default): the same mean field, but messages pass only within an 11x11 window of a 4x
   downsampled grid (as ConvCRF, Teichmann & Cipolla 2018), so it needs no compiled extension and
   runs on CPU or GPU. Its kernels are set for that grid, not copied from the exact one: Gaussian
   sxy 3, weight 3; bilateral sxy 67, srgb 13, weight 4 (distances in full-resolution pixels).
-  Both measured on the benchmark in docs/benchmarks.md (`evaluate.crf_methods`).
+  `evaluate.crf_methods` reports what each changes on a run (docs/results.md).
 """
 
 from __future__ import annotations

@@ -50,8 +50,8 @@ def class_activation_maps(
     Min-max rather than the usual ReLU-and-divide-by-max: make-labels reads A^c only for classes
     the image is labelled with, and a classifier unsure of such a class may score it below zero
     everywhere; ReLU then leaves an all-zero map whose "peak" is pixel (0, 0), while min-max keeps
-    where the evidence is strongest (measured: seeds of 5 of the benchmark's 16 classes landed in
-    the image corner with ReLU). With flip=True the maps of the image and its mirror are averaged,
+    where the evidence is strongest (with ReLU, the seeds of such classes land in the image
+    corner). With flip=True the maps of the image and its mirror are averaged,
     and so are the maps of the image rescaled by each of `scales` (multi-scale inference).
     """
     cams = torch.stack(_at_scales(cam_net, images, scales, flip)).mean(0)  # (B, C-1, H, W)

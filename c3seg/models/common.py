@@ -24,10 +24,11 @@ def bilinear_matrix(n_in: int, n_out: int, device: torch.device, dtype: torch.dt
 
 
 def upsample(logits: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
-    """(B, K, h, w) -> (B, K, H, W), bilinear (align_corners=False), as two matrix products:
-    the same values and gradients as F.interpolate up to float rounding. Faster than F.interpolate
-    in an isolated CPU micro-benchmark; not measurably faster in a real train-seg unit
-    (docs/benchmarks.md, eleventh session)."""
+    """(B, K, h, w) -> (B, K, H, W), bilinear (align_corners=False), as two matrix products.
+
+    Rows then columns are interpolated by the dense matrices of `bilinear_matrix`
+    (A_h @ X @ A_w^T), which gives the same values and gradients as F.interpolate up to float
+    rounding; the input is returned as it is when it already has the size."""
     (h, w), (H, W) = logits.shape[-2:], tuple(size)
     if (h, w) == (H, W):
         return logits

@@ -81,8 +81,8 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     key = {k: list(v) if isinstance(v := getattr(lc, k), tuple) else v for k in CALIB_KEYS}  # as JSON reads
     if path.exists():
         return read_json(path)
-    # Spread over all strong training images rather than the strong hold-out alone: the hold-out's
-    # few images pick near-tied settings by chance.
+    # Spread over all strong training images rather than the strong hold-out alone (which the L-Net
+    # never saw): the hold-out is small, so it picks among near-tied settings by chance.
     with_mask = [s for s in strong if s.mask is not None]
     subset = with_mask[:: max(len(with_mask) // max(lc.calib_images, 1), 1)][: lc.calib_images]
     if not subset:

@@ -13,14 +13,13 @@ under data.root, keyed by the pretrain settings, and shared by later runs (like 
 ImageNet weights); the run folder gets its own copy (`run.pretrain_weights`, hard-linked where
 the file system allows), the training log, and `source.json` naming the cache it came from.
 Each epoch logs the loss, F1 and mAP on a held-out part of the corpus, and images per second.
-Measured with the defaults on one CPU thread (tiny net, 6000 images at 112 px, crop 96): the corpus
-takes 96 s to generate in one process (16 ms an image), an epoch 301 s (19 img/s, 5700 images)
-plus 7 s for the 300 held-out ones; hold-out mAP 0.06 after one epoch (chance is about 0.035).
+With the defaults on a CPU, generating the corpus takes a minute or two and each epoch a few
+minutes (docs/results.md).
 
-Switch it on for the benchmark (the stage runs first, and only when some net asks for it):
+Switch it on for the benchmark (the stage runs first, and only when some net asks for it;
+`train.pretrained` sets lnet, cam and seg, never the pretrain stage itself):
 
-    c3seg run --config benchmark --out runs/pre \\
-        lnet.pretrained=pretrain cam.pretrained=pretrain seg.pretrained=pretrain
+    c3seg run --config benchmark --out runs/pre train.pretrained=pretrain
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 weak images' own pseudo labels, then the labels are made again with it.
 
 The L-Net learns objectness from strong categories only, and on the benchmark it misses much of
-the unseen ones (docs/benchmarks.md: M is the component that limits the pseudo labels). Each round
+the unseen ones (M is the component that limits the pseudo labels). Each round
 r = 1 .. rounds:
 
 1. targets for weak training images (the weak hold-out excluded) from round r-1's pseudo labels

@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "kill_resume.py"
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "kill_resume.py"
 
 
 def load_tool():  # type: ignore[no-untyped-def]

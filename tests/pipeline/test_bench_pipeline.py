@@ -38,10 +38,15 @@ def test_scaled_runs_extrapolate_each_unit(tmp_path):
     )  # fmt: skip
     units = {r["unit"]: r for r in result["units"]}
     assert {"train-lnet", "make-labels", "train-seg/fully-supervised", "train-pnet", "evaluate"} <= set(units)
-    for r in units.values():
-        assert len(r["measured_s"]) == 2 and r["full_s"] >= 0
-    # the tiny config's epochs, not the scaled run's, are what is extrapolated to: more work, more time
-    assert result["full_s"] > max(result["measured_s"])
+    for r in units.values():  # every unit took time, and takes some at full size
+        assert len(r["measured_s"]) == 2 and min(r["measured_s"]) >= 0 and r["full_s"] > 0, r
+    # the totals are the sums of the units (rounded to 0.1 s)
+    rows = result["units"]
+    assert result["full_s"] == pytest.approx(sum(r["full_s"] for r in rows), abs=0.051)
+    for i, total in enumerate(result["measured_s"]):
+        assert total == pytest.approx(sum(r["measured_s"][i] for r in rows), abs=0.051)
+    # 1000 + 100 images against 12-16 + 4: more work, more time
+    assert result["full_s"] > max(result["measured_s"]) > 0
     assert "train-seg/lnet" in table_md(result)
     json.dumps(result)
     with pytest.raises(ValueError, match="exists"):

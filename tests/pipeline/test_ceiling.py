@@ -12,7 +12,7 @@ from c3seg.cli import main
 from c3seg.engine.run import Run
 from c3seg.io import read_image, read_label, write_image, write_label_png
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "ceiling.py"
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "ceiling.py"
 
 
 def load_tool():

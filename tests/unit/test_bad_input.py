@@ -126,6 +126,7 @@ def test_files_get_the_umask_mode(tmp_path: Path) -> None:
     assert f.stat().st_mode & 0o777 == 0o644
 
 
+@pytest.mark.slow  # runs the train-lnet stage
 def test_full_disk_leaves_nothing_half_written(tmp_path: Path, monkeypatch, caplog) -> None:
     import errno
 

@@ -82,12 +82,36 @@ def test_baselines():
     assert cam_threshold_labels(cams, [3, 5], 0.5).tolist() == [[3, 3]]
 
 
-def test_fast_and_opencv_backends_give_labels():
+@pytest.mark.parametrize("backend", ["fast", "opencv"])
+def test_fast_and_opencv_backends_label_the_objects(backend, monkeypatch, caplog):
+    import importlib
+
+    import cv2
+
+    sp_mod = importlib.import_module("c3seg.diffusion.superpixels")  # the package exports a function so named
+
+    ran = []  # which superpixel functions ran, in order
+
+    def spy(name, real):
+        return lambda *args: ran.append(name) or real(*args)
+
+    for name in ("slic", "fast", "opencv"):
+        monkeypatch.setattr(sp_mod, f"_{name}", spy(name, getattr(sp_mod, f"_{name}")))
+    monkeypatch.setattr(sp_mod, "_warned", set())  # the fallback's warning, as in a fresh process
     scene = make_scene(np.random.default_rng(1), 2, h=120, w=160)
-    for backend in ("fast", "opencv"):
-        cfg = LabelConfig(superpixels=backend, n_segments=100)
-        label = diffuse_labels(scene.image, scene.m, scene.cams, scene.class_ids, cfg)
-        assert label.shape == (120, 160) and set(np.unique(label)) <= {0, *scene.class_ids}
+    cfg = LabelConfig(superpixels=backend, n_segments=100)
+    label = diffuse_labels(scene.image, scene.m, scene.cams, scene.class_ids, cfg)
+    if backend == "fast":
+        assert ran == ["fast", "slic"]  # SLIC at half resolution
+    elif hasattr(cv2, "ximgproc"):
+        assert ran == ["opencv"]
+    else:  # no opencv-contrib: the fast backend, and a warning that says so
+        assert ran == ["opencv", "fast", "slic"] and "using the 'fast' backend" in caplog.text
+    assert label.shape == (120, 160) and set(np.unique(label)) <= {0, *scene.class_ids}
+    for c in scene.class_ids:  # each object labelled with its class, where it is
+        iou = ((label == c) & (scene.gt == c)).sum() / ((label == c) | (scene.gt == c)).sum()
+        assert iou > 0.7, (c, iou)
+    assert ((label == 0) == (scene.gt == 0)).mean() > 0.95
 
 
 def test_ignore_uncertain_paints_void_only_when_asked():

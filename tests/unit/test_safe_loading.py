@@ -86,6 +86,6 @@ def test_mismatches_name_both_sides(tmp_path: Path) -> None:
 
 
 def test_no_unsafe_load_in_the_package() -> None:
-    root = Path(__file__).resolve().parents[1] / "c3seg"
+    root = Path(__file__).resolve().parents[2] / "c3seg"
     offenders = [p for p in root.rglob("*.py") if "weights_only=False" in p.read_text()]
     assert offenders == []

@@ -122,9 +122,18 @@ def test_torch_hub_loads_a_run(quick_run):
     import torch
 
     run, _ = quick_run
-    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+    repo = __import__("pathlib").Path(__file__).resolve().parents[2]
     seg = torch.hub.load(str(repo), "c3seg", source="local", path=str(run), method="lnet", trust_repo=True)
-    assert seg.classes == c3seg.load(run, method="lnet").classes
+    direct = c3seg.load(run, method="lnet")
+    assert seg.classes == direct.classes
+    image = read_image(sorted((run.parent / "data").rglob("*.jpg"))[0])
+    label, prob = seg.predict(image, probs=True)
+    assert label.shape == image.shape[:2] and label.dtype == np.uint8
+    assert label.max() < len(seg.classes)
+    assert prob.shape == (len(seg.classes), *image.shape[:2]) and prob.min() >= 0 and prob.max() <= 1
+    np.testing.assert_allclose(prob.sum(0), 1, atol=1e-4)
+    np.testing.assert_array_equal(label, prob.argmax(0))
+    np.testing.assert_array_equal(label, direct.predict(image))  # the run's own network
 
 
 def test_version_and_verbose_tracebacks(capsys):
