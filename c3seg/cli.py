@@ -1,6 +1,6 @@
 """The `c3seg` command: one subcommand per job.
 
-c3seg demo [--out DIR] [--quick] [--seeds N|a,b,...] [key=value ...]
+c3seg demo [--out DIR] [--quick] [--config NAME] [--seeds N|a,b,...] [key=value ...]
 c3seg run --dataset SPEC --split SPLIT --out DIR [--stages a,b] [--config FILE] [key=value ...]
 c3seg pretrain | train-lnet | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
 c3seg predict --run DIR|FILE --method pnet IMAGE|FOLDER|GLOB... --out DIR [--crf fast|exact] [--overlay]
@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--quick", action="store_true", help="a tiny configuration that finishes in about a minute"
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help="a built-in config name or a YAML file to run instead (default: benchmark; tiny with --quick)",
     )
     p.add_argument(
         "--seeds",

@@ -21,10 +21,13 @@ log = logging.getLogger(__name__)
 SEED_KEYS = ("seed", "data.bench_seed")  # set per run by --seeds
 
 
-def run_demo(quick: bool, overrides: Sequence[str], out: Path, force: bool = False) -> Path:
+def run_demo(
+    quick: bool, overrides: Sequence[str], out: Path, force: bool = False, config: str | None = None
+) -> Path:
     """Every stage into the run folder `out` (each skips when already done); its report.json.
-    A quick run's report says at its top that it is a smoke test whose numbers mean nothing."""
-    cfg = load_config("tiny" if quick else "benchmark", list(overrides))
+    `config` replaces the benchmark config (tiny with `quick`). A quick run's report says at its
+    top that it is a smoke test whose numbers mean nothing."""
+    cfg = load_config(config or ("tiny" if quick else "benchmark"), list(overrides))
     run = Run(out)
     run_stages(cfg, run, list(STAGES), force=force)
     if quick:
@@ -36,7 +39,7 @@ def demo_command(args: argparse.Namespace) -> int:
     if getattr(args, "seeds", None):
         return seeds_command(args)
     t0 = time.time()
-    report = run_demo(args.quick, args.overrides, args.out, getattr(args, "force", False))
+    report = run_demo(args.quick, args.overrides, args.out, getattr(args, "force", False), args.config)
     run = Run(args.out)
     log.info("demo finished in %.1f min: %s and %s", (time.time() - t0) / 60, run.report_md, report)
     print(run.report_md.read_text())
@@ -67,6 +70,7 @@ def seeds_command(args: argparse.Namespace) -> int:
                 [*args.overrides, f"data.bench_seed={k}", f"seed={k}"],
                 out,
                 getattr(args, "force", False),
+                args.config,
             )
             log.info("seed %d finished in %.1f min", k, (time.time() - t0) / 60)
         reports[k] = read_json(report)
