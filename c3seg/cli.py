@@ -2,7 +2,7 @@
 
 c3seg demo [--out DIR] [--quick] [--config NAME] [--seeds N|a,b,...] [key=value ...]
 c3seg run --dataset SPEC --split SPLIT --out DIR [--stages a,b] [--config FILE] [key=value ...]
-c3seg pretrain | train-lnet | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
+c3seg pretrain | train-lnet | train-affinity | train-cam | make-labels | train-seg | train-pnet | evaluate  (= run --stages NAME)
 c3seg predict --run DIR|FILE --method pnet IMAGE|FOLDER|GLOB... --out DIR [--crf fast|exact] [--overlay]
 c3seg export --run DIR --method pnet --out FILE.safetensors [--onnx FILE.onnx]
 c3seg status RUN

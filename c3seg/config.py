@@ -114,6 +114,10 @@ class LabelConfig:
     ignore_uncertain: bool = False  # label 255 (no loss) where the solve says background but no anchor does
     cam_threshold: float = 0.3  # the CAM-threshold baseline: pixel class = argmax CAM where CAM > this
     fg_threshold: float = 0.5  # the lnet-cam baseline: argmax CAM where M > this
+    # w of the learned affinity in the diffusion's edge weights, z_ij^(1-w) a_ij^w (0 = Eq. 2's
+    # z_ij alone); read only when the run has an affinity model (affinity.enabled), where
+    # calibrate=true chooses it from {0, 0.5, 1} (c3seg.diffusion.calibrate.AFFINITY_GRID)
+    affinity_weight: float = 0.5
     calibrate: bool = True  # grid-search the thresholds on strong training images (labels/calibration.json)
     calib_images: int = 40  # strong training images used by the calibration
     calib_tolerance: float = 1.0  # mIoU points: near-best settings, among which the best without M wins
@@ -171,6 +175,18 @@ class PretrainConfig(CamConfig):
 
 
 @dataclass(frozen=True)
+class AffinityConfig(TrainConfig):
+    """train-affinity (beyond the paper, RETAB / AffinityNet; off unless enabled): the backbone
+    with a `dim`-channel embedding head, trained on strong masks so that a_ij = exp(-|e_i - e_j|_1)
+    says whether two pixels lie in the same region; make-labels mixes a_ij into the diffusion's
+    edge weights (labels.affinity_weight). See c3seg.stages.train_affinity."""
+
+    enabled: bool = False  # train it and use it in make-labels; false = the paper's graph exactly
+    dim: int = 32  # D, embedding channels at the backbone's output stride
+    radius: int = 5  # pixel pairs within this many feature-grid cells form the loss's pairs
+
+
+@dataclass(frozen=True)
 class SelfTrainConfig:
     """self-train (beyond the paper; off with rounds=0): each round fine-tunes the L-Net on strong
     masks plus targets from weak images' pseudo labels (labelled object = 1, confident background
@@ -200,6 +216,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     lnet: TrainConfig = field(default_factory=TrainConfig)
+    affinity: AffinityConfig = field(default_factory=AffinityConfig)
     cam: CamConfig = field(default_factory=CamConfig)
     seg: SegConfig = field(default_factory=SegConfig)
     pnet: PNetConfig = field(default_factory=PNetConfig)
@@ -213,7 +230,7 @@ class Config:
 
 
 # the sections that are TrainConfigs: a `train:` section's keys apply to each of them
-TRAIN_SECTIONS = ("pretrain", "lnet", "cam", "seg")
+TRAIN_SECTIONS = ("pretrain", "lnet", "affinity", "cam", "seg")
 
 
 def pretrained_setting(value: str | bool | None) -> str:
@@ -367,6 +384,9 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "labels.n_segments": (2, None),
     "labels.workers": (1, None),
     "labels.calib_images": (1, None),
+    "labels.affinity_weight": (0.0, 1.0),
+    "affinity.dim": (1, None),
+    "affinity.radius": (1, None),
     "pnet.input_size": (8, None),
     "selftrain.rounds": (0, None),
     "seg.label_loss": (0.0, None),

@@ -2,13 +2,15 @@
 
 - `lnet_loss`: J_b of Eq. 1, the L-Net's binary cross-entropy;
 - `segmentation_loss`: J_m of Eq. 4, multi-class cross-entropy (optionally class-balanced) plus an
-  image-level term; train-seg and the P-Net's adversarial fine-tuning both train with it.
+  image-level term; train-seg and the P-Net's adversarial fine-tuning both train with it;
+- `affinity_loss`: AffinityNet's pair loss (Ahn and Kwak 2018, as RETAB trains it on base-class
+  masks), train-affinity's; `grid_labels` brings masks to the embedding's grid.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +101,68 @@ def segmentation_loss(
         return out
 
     return loss
+
+
+def grid_labels(masks: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """Masks (B, H, W) int64 -> (B, h, w) on a network's feature grid: each cell takes the label of
+    the pixel at its centre (nearest), and becomes void (255) where its pixels disagree (an object
+    boundary, or void inside it), so that no pair of the affinity loss straddles a boundary."""
+    x = masks[:, None].float()  # (B, 1, H, W)
+    centre = F.interpolate(x, size=tuple(size), mode="nearest-exact")
+    hi = F.adaptive_max_pool2d(x, tuple(size))
+    lo = -F.adaptive_max_pool2d(-x, tuple(size))
+    return torch.where(hi == lo, centre, torch.full_like(centre, VOID))[:, 0].long()
+
+
+def pair_offsets(radius: int) -> list[tuple[int, int]]:
+    """(dy, dx) with 0 < dy² + dx² <= radius², one of each ± pair (dy > 0, or dy = 0 and dx > 0):
+    every unordered pixel pair within the radius once."""
+    r = radius
+    return [
+        (dy, dx)
+        for dy in range(0, r + 1)
+        for dx in range(-r, r + 1)
+        if (dy > 0 or dx > 0) and dy * dy + dx * dx <= r * r
+    ]
+
+
+def affinity_pairs(
+    emb: torch.Tensor, labels: torch.Tensor, radius: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """For each offset of `pair_offsets(radius)`: (d, fg, bg, neg), all (B, h', w') over the pixels
+    whose partner at that offset is inside the grid. d = |e_i - e_j|_1 (so a_ij = exp(-d)); fg / bg:
+    positive pairs (same label, object / background); neg: different labels; void never pairs.
+
+    emb (B, D, h, w) float; labels (B, h, w) int64 with 255 = void (`grid_labels`)."""
+    h, w = labels.shape[-2:]
+    for dy, dx in pair_offsets(radius):
+        if dy >= h or abs(dx) >= w:
+            continue
+        x0, x1 = max(0, -dx), w - max(0, dx)  # columns of i whose partner j = (y + dy, x + dx) exists
+        ei, ej = emb[:, :, : h - dy, x0:x1], emb[:, :, dy:, x0 + dx : x1 + dx]  # (B, D, h', w')
+        li, lj = labels[:, : h - dy, x0:x1], labels[:, dy:, x0 + dx : x1 + dx]  # (B, h', w')
+        valid = (li != VOID) & (lj != VOID)
+        same = valid & (li == lj)
+        yield (ei - ej).abs().sum(1), same & (li > 0), same & (li == 0), valid & (li != lj)
+
+
+def affinity_loss(emb: torch.Tensor, labels: torch.Tensor, radius: int) -> torch.Tensor:
+    """AffinityNet's loss with a_ij = exp(-|e_i - e_j|_1) over pixel pairs within `radius` cells:
+
+        1/4 mean_{fg pos} -log a_ij + 1/4 mean_{bg pos} -log a_ij + 1/2 mean_{neg} -log(1 - a_ij)
+
+    fg / bg positives (same label, object / background) and negatives (different labels) are each
+    averaged on their own, so that background pairs, the most numerous, do not swamp the others;
+    a group with no pair adds nothing. Void (255) pixels are in no pair.
+
+    emb (B, D, h, w) float; labels (B, h, w) int64 on the same grid (`grid_labels`)."""
+    zero = emb.sum() * 0.0  # keeps the graph when a group has no pair
+    sums, counts = [zero, zero, zero], [zero.detach()] * 3  # fg pos, bg pos, neg
+    for d, fg, bg, neg in affinity_pairs(emb, labels, radius):
+        # -log a = d; -log(1 - a) = -log(1 - exp(-d)), d kept >= 1e-5 so that it stays finite
+        neg_log = -torch.log(-torch.expm1(-d.clamp(min=1e-5)))
+        for k, (values, mask) in enumerate(((d, fg), (d, bg), (neg_log, neg))):
+            sums[k] = sums[k] + torch.where(mask, values, 0.0).sum()
+            counts[k] = counts[k] + mask.sum()  # tensors: no device sync per offset
+    fg_term, bg_term, neg_term = (s / c.clamp(min=1) for s, c in zip(sums, counts, strict=True))
+    return 0.25 * fg_term + 0.25 * bg_term + 0.5 * neg_term

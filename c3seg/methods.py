@@ -43,6 +43,7 @@ def label_source(method: str) -> str | None:
 STAGE_NAMES = (
     "pretrain",
     "train-lnet",
+    "train-affinity",
     "train-cam",
     "make-labels",
     "self-train",

@@ -32,6 +32,7 @@ from c3seg.stages.evaluate import evaluate_all
 from c3seg.stages.make_labels import make_labels
 from c3seg.stages.pretrain import pretrain
 from c3seg.stages.self_train import self_train
+from c3seg.stages.train_affinity import train_affinity
 from c3seg.stages.train_cam import train_cam
 from c3seg.stages.train_lnet import train_lnet
 from c3seg.stages.train_pnet import train_pnet
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 STAGES: dict[str, Callable[[Config, Run, SegData, SplitSet], Path]] = {
     "pretrain": pretrain,  # ImageNet's role: only where a net has pretrained=pretrain
     "train-lnet": train_lnet,  # Eq. 1
+    "train-affinity": train_affinity,  # beyond the paper (RETAB / AffinityNet): affinity.enabled
     "train-cam": train_cam,  # Zhou et al. 2016
     "make-labels": make_labels,  # Eq. 2
     "self-train": partial(self_train, make_labels=make_labels),  # beyond the paper: selftrain.rounds > 0
@@ -77,7 +79,12 @@ def needed(stage: str, cfg: Config) -> bool:
     from c3seg.engine.training import PRETRAIN
 
     if stage == "pretrain":
-        users = {"train-lnet": cfg.lnet, "train-cam": cfg.cam, "train-seg": cfg.seg}
+        users = {
+            "train-lnet": cfg.lnet,
+            "train-affinity": cfg.affinity,
+            "train-cam": cfg.cam,
+            "train-seg": cfg.seg,
+        }
         return any(tc.pretrained == PRETRAIN and needed(s, cfg) for s, tc in users.items())
 
     sources = {METHODS[m][1] for m in cfg.methods if m in METHODS and METHODS[m][1]}
@@ -85,6 +92,8 @@ def needed(stage: str, cfg: Config) -> bool:
         sources.add("diffusion")
     if stage in ("train-lnet", "train-cam", "make-labels"):
         return bool(sources)
+    if stage == "train-affinity":
+        return bool(sources) and cfg.affinity.enabled
     if stage == "self-train":
         return bool(sources) and cfg.selftrain.rounds > 0
     if stage == "train-pnet":
@@ -165,6 +174,8 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
             if not needed(name, cfg):
                 if name == "pretrain":
                     log.info("== pretrain: no network to train has pretrained=pretrain, skipped ==")
+                elif name == "train-affinity" and not cfg.affinity.enabled:
+                    log.info("== train-affinity: affinity.enabled=false, skipped ==")
                 else:
                     log.info("== %s: not needed by methods %s, skipped ==", name, ", ".join(cfg.methods))
                 continue
@@ -317,7 +328,11 @@ def status(cfg: Config, run: Run) -> list[tuple[str, str, str]]:
 
     for name in STAGES:
         if not needed(name, cfg):
-            why = {"pretrain": "no network has pretrained=pretrain", "self-train": "selftrain.rounds=0"}
+            why = {
+                "pretrain": "no network has pretrained=pretrain",
+                "train-affinity": "affinity.enabled=false",
+                "self-train": "selftrain.rounds=0",
+            }
             rows.append((name, "not needed", why.get(name, f"methods {', '.join(cfg.methods)}")))
             continue
         if name == "evaluate":

@@ -55,7 +55,7 @@ def scaled_overrides(cfg: Config, train: int, val: int, size: int, epochs: int, 
         f"pnet.finetune_epochs={epochs}",
         f"labels.calib_images={min(cfg.labels.calib_images, max(2, train // 4))}",
     ]
-    for section in ("lnet", "cam", "seg"):
+    for section in ("lnet", "affinity", "cam", "seg"):
         over += [f"{section}.epochs={epochs}", f"{section}.pretrained="]
     return over
 
@@ -71,7 +71,9 @@ def _epoch_rows(run: Run, unit: str) -> list[dict[str, Any]]:
 def _full_epochs(cfg: Config, unit: str, phase: str | None) -> int:
     if unit == "train-pnet":
         return cfg.pnet.pretrain_epochs if phase == "pretrain" else cfg.pnet.finetune_epochs
-    return {"train-lnet": cfg.lnet, "train-cam": cfg.cam}.get(unit, cfg.seg).epochs
+    return {"train-lnet": cfg.lnet, "train-affinity": cfg.affinity, "train-cam": cfg.cam}.get(
+        unit, cfg.seg
+    ).epochs
 
 
 def _at(points: Sequence[tuple[float, float]], x: float) -> float:

@@ -20,23 +20,29 @@ from __future__ import annotations
 import numpy as np
 
 from c3seg.config import LabelConfig
-from c3seg.diffusion.graph import ImageGraph, affinities, build_graph, features, laplacian, weight_matrix
+from c3seg.diffusion.graph import ImageGraph, build_graph, edge_weights, laplacian, weight_matrix
 from c3seg.diffusion.solve import anchors, assign, class_scores
 from c3seg.diffusion.superpixels import superpixels, to_lab
 
 SOURCES = ("diffusion", "diffusion-no-m", "lnet-cam", "cam-threshold")
 
 
-def image_graph(image: np.ndarray, m: np.ndarray, cams: np.ndarray, cfg: LabelConfig) -> ImageGraph:
-    """image (H, W, 3) uint8, m (H, W), cams (K, H, W) -> superpixels and their mean features."""
+def image_graph(
+    image: np.ndarray, m: np.ndarray, cams: np.ndarray, cfg: LabelConfig, emb: np.ndarray | None = None
+) -> ImageGraph:
+    """image (H, W, 3) uint8, m (H, W), cams (K, H, W), and the learned-affinity embedding
+    emb (D, H, W) when the run has one -> superpixels and their mean features."""
     lab = to_lab(image)
     sp, n = superpixels(lab, cfg)
-    return build_graph(lab, m, cams, sp, n)
+    return build_graph(lab, m, cams, sp, n, emb)
 
 
 def label_graph(g: ImageGraph, cfg: LabelConfig, use_m: bool = True) -> np.ndarray:
-    """Eq. 2 on the graph: (n,) superpixel labels, 0 = background, 1 + k = k-th image class."""
-    w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, cfg.sigma))
+    """Eq. 2 on the graph: (n,) superpixel labels, 0 = background, 1 + k = k-th image class.
+    The learned affinity (cfg.affinity_weight, when g has an embedding) joins the diffusion with M
+    only: `diffusion-no-m`, the baseline without learned cues, keeps Eq. 2's colour graph."""
+    mix = cfg.affinity_weight if use_m else 0.0
+    w = weight_matrix(g.n, g.edges, edge_weights(g, cfg.sigma, use_m, mix))
     seeds, background = anchors(g.cams, g.m if use_m else None, cfg)
     scores = class_scores(w, laplacian(w), seeds, background, g.cams.shape[1], cfg)
     out = assign(scores, cfg.min_q, g.m if use_m else None, cfg.fg_gate)
@@ -61,9 +67,11 @@ def diffuse_labels(
     class_ids: list[int],
     cfg: LabelConfig,
     use_m: bool = True,
+    emb: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Self-diffusion pseudo label (H, W) uint8 of one image from M (H, W) and its classes' CAMs (K, H, W)."""
-    g = image_graph(image, m, cams, cfg)
+    """Self-diffusion pseudo label (H, W) uint8 of one image from M (H, W) and its classes' CAMs
+    (K, H, W); `emb` (D, H, W): the learned-affinity embedding, mixed in by cfg.affinity_weight."""
+    g = image_graph(image, m, cams, cfg, emb)
     return paint(label_graph(g, cfg, use_m), g.sp, class_ids)
 
 
@@ -90,11 +98,13 @@ def all_sources(
     class_ids: list[int],
     cfg: LabelConfig,
     cfg_no_m: LabelConfig | None = None,
+    emb: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Every label source of SOURCES for one image; the superpixels are computed once.
 
-    `cfg_no_m` holds the thresholds calibrated for diffusion without M (default: `cfg`)."""
-    g = image_graph(image, m, cams, cfg)
+    `cfg_no_m` holds the thresholds calibrated for diffusion without M (default: `cfg`); `emb`
+    (D, H, W) the learned-affinity embedding when the run has one (the diffusion source's graph)."""
+    g = image_graph(image, m, cams, cfg, emb)
     no_m = cfg_no_m or cfg
     return {
         "diffusion": paint(label_graph(g, cfg, use_m=True), g.sp, class_ids),

@@ -5,6 +5,10 @@ point then costs one sparse LU (Eq. 2) and a superpixel-level confusion matrix (
 ground-truth class histogram), so a full grid search is a few hundred milliseconds per image.
 The confusion matrices are summed over images and the grid point with the best mIoU wins.
 Weak images' masks are never touched here.
+
+When the run has a learned affinity (train-affinity), the diffusion's grid also spans its weight
+in the edge weights, labels.affinity_weight in AFFINITY_GRID (0: Eq. 2's graph alone); the
+grid and every chosen setting are the same as without one otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 
 from c3seg.config import LabelConfig
 from c3seg.diffusion import cam_threshold_labels, image_graph
-from c3seg.diffusion.graph import ImageGraph, affinities, features, laplacian, weight_matrix
+from c3seg.diffusion.graph import ImageGraph, edge_weights, laplacian, weight_matrix
 from c3seg.diffusion.solve import anchors, assign, class_scores
 
 SOLVE_GRID = {
@@ -29,15 +33,22 @@ SOLVE_GRID = {
 MIN_Q_GRID = (0.2, 0.35, 0.5, 0.65)  # free: no extra solve
 FG_GATE_GRID = (0.5, 0.7, 1.01)  # free too; 1.01 = off
 CAM_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+AFFINITY_GRID = (0.0, 0.5, 1.0)  # labels.affinity_weight, with a learned affinity only
 METHODS = ("clamped", "ranking")
 
 
-def candidates(method: str) -> list[tuple[str, bool, dict[str, float]]]:
-    """Every (method, use_m, params) grid point of the diffusion sources, method first."""
+def candidates(method: str, affinity: bool = False) -> list[tuple[str, bool, dict[str, float]]]:
+    """Every (method, use_m, params) grid point of the diffusion sources, method first. With a
+    learned `affinity`, the points with M also span AFFINITY_GRID (params' affinity_weight);
+    diffusion-no-m keeps the colour graph (c3seg.diffusion.label_graph)."""
     out = []
     for meth, use_m in [(method, True), *[(m, True) for m in METHODS if m != method], (method, False)]:
-        for vals in itertools.product(*SOLVE_GRID.values(), MIN_Q_GRID, FG_GATE_GRID if use_m else (1.01,)):
-            out.append((meth, use_m, dict(zip([*SOLVE_GRID, "min_q", "fg_gate"], vals, strict=True))))
+        names = [*SOLVE_GRID, "min_q", "fg_gate"]
+        grids = [*SOLVE_GRID.values(), MIN_Q_GRID, FG_GATE_GRID if use_m else (1.01,)]
+        if affinity and use_m:
+            names, grids = [*names, "affinity_weight"], [*grids, AFFINITY_GRID]
+        for vals in itertools.product(*grids):
+            out.append((meth, use_m, dict(zip(names, vals, strict=True))))
     return out
 
 
@@ -54,21 +65,24 @@ def image_confusions(
     gt: np.ndarray,
     num_classes: int,
     cfg: LabelConfig,
+    emb: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(len(candidates) + len(CAM_GRID), C, C) confusion matrices of one strong image."""
-    g: ImageGraph = image_graph(image, m, cams, cfg)
+    """(len(candidates) + len(CAM_GRID), C, C) confusion matrices of one strong image; with the
+    learned-affinity embedding `emb` (D, H, W), the candidates of `candidates(method, True)`."""
+    g: ImageGraph = image_graph(image, m, cams, cfg, emb)
     c = num_classes
     valid = gt.ravel() < c
     counts = np.bincount(g.sp.ravel()[valid] * c + gt.ravel()[valid], minlength=g.n * c).reshape(g.n, c)
     lut = np.concatenate([[0], np.asarray(class_ids, dtype=np.int64)])
     out = []
     cached: dict[tuple, np.ndarray] = {}
-    for meth, use_m, p in candidates(cfg.method):
+    for meth, use_m, p in candidates(cfg.method, emb is not None):
         # without M, bg_fg_threshold plays no part: one solve serves all its values
-        key = (meth, use_m, *(p[k] if use_m or k != "bg_fg_threshold" else None for k in SOLVE_GRID))
+        mix = p.get("affinity_weight", 0.0)
+        key = (meth, use_m, mix, *(p[k] if use_m or k != "bg_fg_threshold" else None for k in SOLVE_GRID))
         if key not in cached:
             pc = dataclasses.replace(cfg, method=meth, **{k: p[k] for k in SOLVE_GRID})  # type: ignore[arg-type]
-            w = weight_matrix(g.n, g.edges, affinities(features(g, use_m), g.edges, pc.sigma))
+            w = weight_matrix(g.n, g.edges, edge_weights(g, pc.sigma, use_m, mix))
             seeds, bg = anchors(g.cams, g.m if use_m else None, pc)
             cached[key] = class_scores(w, laplacian(w), seeds, bg, g.cams.shape[1], pc)
         sp_m = g.m if use_m else None
@@ -91,8 +105,11 @@ def _solve_key(meth: str, params: dict[str, float]) -> tuple:
     return (meth, *(params[k] for k in (*SOLVE_GRID, "min_q")))
 
 
-def choose(total: np.ndarray, method: str, n_images: int, tolerance: float = 1.0) -> dict[str, Any]:
-    """Pick the grid points from the summed confusions (same order as image_confusions).
+def choose(
+    total: np.ndarray, method: str, n_images: int, tolerance: float = 1.0, affinity: bool = False
+) -> dict[str, Any]:
+    """Pick the grid points from the summed confusions (same order as image_confusions; `affinity`
+    as given to it: whether the grid spans the learned affinity's weight).
 
     With M, the best mIoU wins, except that among the points within `tolerance` points of it the
     one whose same solve WITHOUT M scores best is taken. On strong images M is nearly perfect, so
@@ -100,7 +117,7 @@ def choose(total: np.ndarray, method: str, n_images: int, tolerance: float = 1.0
     unseen objects and the diffusion has to carry them, so of the tied settings the one that does
     best without M is the one to trust. Broken at random instead, a tie can fall on a setting
     that is much worse on weak images."""
-    cands = candidates(method)
+    cands = candidates(method, affinity)
     scores = np.nan_to_num([miou(total[i]) for i in range(len(total))], nan=-1.0)
     without_m = {_solve_key(m, p): scores[i] for i, (m, u, p) in enumerate(cands) if not u}
     result: dict[str, Any] = {"images": n_images, "method": method, "formulations": {}, "sources": {}}
@@ -114,6 +131,12 @@ def choose(total: np.ndarray, method: str, n_images: int, tolerance: float = 1.0
             best = max(idx, key=lambda i: scores[i])
         entry = {"miou": round(float(scores[best]), 2), "params": cands[best][2]}
         result["formulations"][name] = entry
+    if affinity:  # the diffusion's best mIoU (with M) at each weight of the learned affinity
+        best_at = dict.fromkeys(AFFINITY_GRID, -1.0)
+        for i, (meth, use_m, p) in enumerate(cands):
+            if meth == method and use_m:
+                best_at[p["affinity_weight"]] = max(best_at[p["affinity_weight"]], float(scores[i]))
+        result["affinity_weights"] = {str(w): round(v, 2) for w, v in best_at.items()}
     result["sources"]["diffusion"] = result["formulations"][method]
     result["sources"]["diffusion-no-m"] = result["formulations"]["no-m"]
     cam_scores = [scores[len(cands) + i] for i in range(len(CAM_GRID))]
@@ -130,4 +153,13 @@ def calibrated(cfg: LabelConfig, calib: dict[str, Any], source: str) -> LabelCon
     return dataclasses.replace(cfg, **calib["sources"][source]["params"])
 
 
-__all__ = ["CAM_GRID", "METHODS", "calibrated", "candidates", "choose", "image_confusions", "miou"]
+__all__ = [
+    "AFFINITY_GRID",
+    "CAM_GRID",
+    "METHODS",
+    "calibrated",
+    "candidates",
+    "choose",
+    "image_confusions",
+    "miou",
+]

@@ -3,6 +3,12 @@
 Nodes are superpixels; an edge joins two superpixels that touch (4-neighbourhood). Its weight is
 the Gaussian affinity of Eq. 2, z_ij = exp(-||F_i - F_j|| / 2σ²), with F_i the mean normalized
 CIELAB colour of superpixel i and (optionally) its mean L-Net foreground probability M.
+
+Beyond the paper (RETAB / AffinityNet): when the run has a learned affinity (train-affinity), each
+superpixel also carries the mean of its pixels' embeddings ē_i, a_ij = exp(-|ē_i - ē_j|_1) says
+how alike two superpixels are, and the edge weight mixes the two with labels.affinity_weight w:
+
+    z_ij = exp(-||F_i - F_j|| / 2σ²)^(1-w) · a_ij^w          (w = 0: Eq. 2 exactly)
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ class ImageGraph:
     lab: np.ndarray  # (n, 3) mean normalized CIELAB in about [0, 1]
     m: np.ndarray  # (n,) mean M
     cams: np.ndarray  # (n, K) mean normalized CAM of each image-level class
+    emb: np.ndarray | None = None  # (n, D) mean learned-affinity embedding, None without one
 
 
 def region_means(sp: np.ndarray, n: int, maps: np.ndarray) -> np.ndarray:
@@ -47,14 +54,25 @@ def adjacency(sp: np.ndarray, n: int) -> np.ndarray:
     return np.stack([keys // n, keys % n], axis=1)
 
 
-def build_graph(lab_image: np.ndarray, m: np.ndarray, cams: np.ndarray, sp: np.ndarray, n: int) -> ImageGraph:
-    """lab_image (H, W, 3) CIELAB, m (H, W), cams (K, H, W), sp (H, W) -> the superpixel graph."""
+def build_graph(
+    lab_image: np.ndarray,
+    m: np.ndarray,
+    cams: np.ndarray,
+    sp: np.ndarray,
+    n: int,
+    emb: np.ndarray | None = None,
+) -> ImageGraph:
+    """lab_image (H, W, 3) CIELAB, m (H, W), cams (K, H, W), sp (H, W), and the learned-affinity
+    embedding emb (D, H, W) when the run has one -> the superpixel graph."""
     scale = np.array([100.0, 255.0, 255.0], dtype=np.float32)
     shift = np.array([0.0, 128.0, 128.0], dtype=np.float32)
     lab01 = ((lab_image + shift) / scale).transpose(2, 0, 1)  # (3, H, W), normalized CIELAB
     maps = np.concatenate([lab01, m[None].astype(np.float32), cams.astype(np.float32)], axis=0)
     means = region_means(sp, n, maps)  # (n, 4 + K)
-    return ImageGraph(sp=sp, n=n, edges=adjacency(sp, n), lab=means[:, :3], m=means[:, 3], cams=means[:, 4:])
+    sp_emb = None if emb is None else region_means(sp, n, emb)  # (n, D)
+    return ImageGraph(
+        sp=sp, n=n, edges=adjacency(sp, n), lab=means[:, :3], m=means[:, 3], cams=means[:, 4:], emb=sp_emb
+    )
 
 
 def features(g: ImageGraph, use_m: bool = True) -> np.ndarray:
@@ -66,6 +84,28 @@ def affinities(feats: np.ndarray, edges: np.ndarray, sigma: float) -> np.ndarray
     """Eq. 2: z_ij = exp(-||F_i - F_j|| / 2σ²) for every edge, (E,)."""
     dist = np.linalg.norm(feats[edges[:, 0]] - feats[edges[:, 1]], axis=1)
     return np.maximum(np.exp(-dist / (2.0 * sigma**2)), MIN_AFFINITY)
+
+
+def embedding_distances(emb: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """|ē_i - ē_j|_1 for every edge, (E,): the learned affinity is a_ij = exp(-this)."""
+    return np.abs(emb[edges[:, 0]] - emb[edges[:, 1]]).sum(axis=1)
+
+
+def mixed_affinities(z: np.ndarray, emb_dist: np.ndarray, w: float) -> np.ndarray:
+    """z_ij^(1-w) · a_ij^w with a_ij = exp(-emb_dist), in logs (a_ij may underflow), (E,);
+    z itself when w = 0."""
+    if w == 0:
+        return z
+    return np.maximum(np.exp((1.0 - w) * np.log(z) - w * emb_dist), MIN_AFFINITY)
+
+
+def edge_weights(g: ImageGraph, sigma: float, use_m: bool = True, affinity_weight: float = 0.0) -> np.ndarray:
+    """The weight of every edge, (E,): Eq. 2's z_ij, mixed with the learned affinity a_ij by
+    `affinity_weight` when the graph has an embedding (`mixed_affinities`)."""
+    z = affinities(features(g, use_m), g.edges, sigma)
+    if g.emb is None or affinity_weight == 0:
+        return z
+    return mixed_affinities(z, embedding_distances(g.emb, g.edges), affinity_weight)
 
 
 def weight_matrix(n: int, edges: np.ndarray, z: np.ndarray) -> sps.csr_matrix:

@@ -32,7 +32,8 @@ def limit_threads() -> None:
 
 @dataclass(frozen=True)
 class Task:
-    """One weak image: its pixels, M (H, W), its classes' CAMs (K, H, W) and where each source goes."""
+    """One weak image: its pixels, M (H, W), its classes' CAMs (K, H, W), the learned-affinity
+    embedding (D, H, W) when the run has one, and where each source goes."""
 
     image: np.ndarray
     m: np.ndarray
@@ -41,11 +42,12 @@ class Task:
     outputs: dict[str, Path]  # source -> PNG path
     cfg: LabelConfig
     cfg_no_m: LabelConfig
+    emb: np.ndarray | None = None
 
 
 def run_task(task: Task) -> str:
     """Make and write every label source of one image; returns the diffusion PNG's path."""
-    labels = all_sources(task.image, task.m, task.cams, task.class_ids, task.cfg, task.cfg_no_m)
+    labels = all_sources(task.image, task.m, task.cams, task.class_ids, task.cfg, task.cfg_no_m, task.emb)
     for source, path in task.outputs.items():
         write_label_png(path, labels[source])
     return str(task.outputs["diffusion"])

@@ -100,14 +100,17 @@ def unit_key(unit: str, cfg: Config, listing: str) -> dict[str, Any]:
     key: dict[str, Any] = {"data": _section(cfg, "data"), "listing": listing, "seed": cfg.seed}
     if unit == "train-lnet":
         key["lnet"] = _section(cfg, "lnet")
+    elif unit == "train-affinity":
+        key["affinity"] = _section(cfg, "affinity")
     elif unit == "train-cam":
         key["cam"] = _section(cfg, "cam")
     elif unit == "make-labels":
-        key["labels"] = _section(cfg, "labels")
+        key.update(labels=_section(cfg, "labels"), affinity={"enabled": cfg.affinity.enabled})
     elif unit == "self-train":
         key.update(
             selftrain=_section(cfg, "selftrain"), lnet=_section(cfg, "lnet"), labels=_section(cfg, "labels")
         )
+        key["affinity"] = {"enabled": cfg.affinity.enabled}
     elif unit.startswith("train-seg/"):
         key.update(seg=_section(cfg, "seg"), method=unit.split("/", 1)[1])
     elif unit == "train-pnet":
@@ -120,13 +123,13 @@ def unit_key(unit: str, cfg: Config, listing: str) -> dict[str, Any]:
 def upstream_units(unit: str, cfg: Config) -> list[str]:
     """What a unit reads, as unit names; `unit:source` names one label source of a label unit."""
     deps = []
-    if (
-        unit in ("train-lnet", "train-cam")
-        and (cfg.lnet if unit == "train-lnet" else cfg.cam).pretrained == PRETRAIN
-    ):
+    trains = {"train-lnet": cfg.lnet, "train-affinity": cfg.affinity, "train-cam": cfg.cam}
+    if unit in trains and trains[unit].pretrained == PRETRAIN:
         deps.append("pretrain")
     if unit == "make-labels":
         deps += ["train-lnet", "train-cam"]
+        if cfg.affinity.enabled:
+            deps.append("train-affinity")
     if unit == "self-train":
         deps.append("make-labels")
     if unit.startswith("train-seg/"):

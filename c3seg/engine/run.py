@@ -5,6 +5,7 @@ RUN/
   pretrain/backbone.safetensors what pretrained=pretrain loads: a copy of the corpus-pretrained
                                backbone cached under data.root (source.json: which; log.jsonl)
   lnet/model.pt                L-Net checkpoint (Eq. 1)
+  affinity/model.pt            learned affinity embedding (affinity.enabled; log.jsonl beside it)
   cam/model.pt                 CAM classifier checkpoint
   labels/<source>/<id>.png     pseudo labels of weak training images, one folder per label source
   labels/<source>/quality.json pseudo-label IoU on weak training images (evaluation only)
@@ -53,7 +54,7 @@ class Run:
         return self.root / stage
 
     def checkpoint(self, stage: str) -> Path:
-        """stage: 'lnet', 'cam' or 'seg/<method>'."""
+        """stage: 'lnet', 'affinity', 'cam' or 'seg/<method>'."""
         return self.root / stage / "model.pt"
 
     def state(self, stage: str) -> Path:
@@ -152,6 +153,7 @@ class Run:
         return {
             "pretrain": [self.pretrain_weights.parent],
             "train-lnet": [self.stage_dir("lnet")],
+            "train-affinity": [self.stage_dir("affinity")],
             "train-cam": [self.stage_dir("cam")],
             "make-labels": [self.root / "labels", self.figures / "fig3.png"],
             "self-train": [self.root / "selftrain"],
@@ -172,4 +174,5 @@ class Run:
         for the units that train none (make-labels, self-train, evaluate) and for pretrain."""
         if unit.startswith("train-seg/"):
             return self.seg_stage(unit.split("/", 1)[1])
-        return {"train-lnet": "lnet", "train-cam": "cam", "train-pnet": self.seg_stage("pnet")}.get(unit)
+        stages = {"train-lnet": "lnet", "train-affinity": "affinity", "train-cam": "cam"}
+        return {**stages, "train-pnet": self.seg_stage("pnet")}.get(unit)

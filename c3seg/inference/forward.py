@@ -61,6 +61,13 @@ def class_activation_maps(
     return (cams - lo) / (hi - lo).clamp(min=1e-5)
 
 
+@torch.no_grad()
+def affinity_embedding(affinity_net: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """e of train-affinity's network (a_ij = exp(-|e_i - e_j|_1)), upsampled bilinearly to the
+    input size: (B, D, H, W)."""
+    return upsample(affinity_net(images).float(), images.shape[-2:])
+
+
 def pool_scores(maps: torch.Tensor, pool: str = "gap") -> torch.Tensor:
     """Class score maps (B, K, h, w) -> image-level logits (B, K): global average (Zhou et al.)
     or global max pooling."""

@@ -8,6 +8,9 @@ written, one folder each (run.labels_dir): diffusion, diffusion-no-m, lnet-cam, 
 Thresholds are calibrated on STRONG training images against their masks (labels/calibration.json);
 weak images' masks are read only by the final evaluation (labels/<source>/quality.json), after
 every label exists. Resumable (existing PNGs are skipped) and shardable (labels.shard = "i/n").
+
+With affinity.enabled, train-affinity's embedding of each image joins the diffusion's graph
+(c3seg.diffusion.graph.edge_weights), its weight labels.affinity_weight calibrated with the rest.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from c3seg.engine.run import Run
 from c3seg.evaluation.figures import write_fig3
 from c3seg.evaluation.metrics import ConfusionMatrix, mean_iou
 from c3seg.evaluation.report import NOT_SCORED
-from c3seg.inference.maps import load_nets, network_maps
+from c3seg.inference.maps import label_maps, load_affinity, load_nets
 from c3seg.io import read_json, read_label, write_json
 from c3seg.splits import SplitSet, class_ids, partition
 
@@ -72,13 +75,18 @@ def _drain(pending: list[Future], keep: int, bar: tqdm | None = None) -> list[An
     return out
 
 
-def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: Any, device: Any) -> dict:
-    """Grid-search the thresholds on strong training images (their masks). Written into the labels
-    folder, so an interrupted make-labels resumes without calibrating again (its record says whether
-    the folder is still current: a change of settings removes it)."""
+def calibrate(
+    cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: Any, device: Any, affinity: Any = None
+) -> dict:
+    """Grid-search the thresholds on strong training images (their masks), with the `affinity`
+    network over labels.affinity_weight too. Written into the labels folder, so an interrupted
+    make-labels resumes without calibrating again (its record says whether the folder is still
+    current: a change of settings removes it)."""
     path = run.calibration
     lc = cfg.labels
     key = {k: list(v) if isinstance(v := getattr(lc, k), tuple) else v for k in CALIB_KEYS}  # as JSON reads
+    if affinity is not None:
+        key["affinity"] = True
     if path.exists():
         return read_json(path)
     # Spread over all strong training images rather than the strong hold-out alone (which the L-Net
@@ -90,17 +98,21 @@ def calibrate(cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: 
     log.info("calibrating thresholds on %d strong images", len(subset))
     pool, pending, total = _pool(lc.workers), [], 0
     with limit_context():
-        for s, im, m, cams in network_maps(nets, subset, lc.batch_size, device, lc.scales):
+        for s, im, m, cams, emb in label_maps(nets, affinity, subset, lc.batch_size, device, lc.scales):
             assert s.mask is not None  # calibration images are strong: they have masks
-            args = (im, m, cams, list(s.labels), read_label(s.mask), data.num_classes, lc)
+            args = (im, m, cams, list(s.labels), read_label(s.mask), data.num_classes, lc, emb)
             pending.append(pool.submit(image_confusions, *args) if pool else _done(image_confusions(*args)))
             total = total + sum(_drain(pending, 2 * lc.workers))
         total = total + sum(_drain(pending, 0))
     if pool:
         pool.shutdown()
-    result = choose(total, lc.method, len(subset), lc.calib_tolerance) | {"settings": key}
+    result = choose(total, lc.method, len(subset), lc.calib_tolerance, affinity is not None) | {
+        "settings": key
+    }
     write_json(path, result)
     log.info("calibration: %s", {k: v["miou"] for k, v in result["formulations"].items()})
+    if "affinity_weights" in result:
+        log.info("calibration: diffusion mIoU by affinity weight %s", result["affinity_weights"])
     return result
 
 
@@ -181,6 +193,7 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
     nets: Any = None
     if todo:
         nets = load_nets(run, device, lnet)
+        affinity = load_affinity(run, device) if cfg.affinity.enabled else None
         calib = None
         if lc.calibrate and not strong:  # partition keeps only strong images with masks
             # split 4: the extra strong images' categories are not the CAM classifier's, so no
@@ -192,14 +205,14 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
                 split.name,
             )
         elif lc.calibrate:
-            calib = calibrate(cfg, run, data, strong, nets, device)
+            calib = calibrate(cfg, run, data, strong, nets, device, affinity)
         cfg_diff, cfg_no_m = source_configs(lc, calib)
         pool, pending = _pool(lc.workers), []
         bar = tqdm(total=len(todo), unit="img", desc="make-labels", dynamic_ncols=True)
         with limit_context():
-            for s, im, m, cams in network_maps(nets, todo, lc.batch_size, device, lc.scales):
+            for s, im, m, cams, emb in label_maps(nets, affinity, todo, lc.batch_size, device, lc.scales):
                 outputs = {src: run.label_path(src, s.id) for src in SOURCES}
-                task = Task(im, m, cams, list(s.labels), outputs, cfg_diff, cfg_no_m)
+                task = Task(im, m, cams, list(s.labels), outputs, cfg_diff, cfg_no_m, emb)
                 pending.append(pool.submit(run_task, task) if pool else _done(run_task(task)))
                 _drain(pending, 2 * lc.workers, bar)
             _drain(pending, 0, bar)

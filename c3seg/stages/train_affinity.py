@@ -1,0 +1,170 @@
+"""`train-affinity` (beyond the paper; off unless `affinity.enabled`): a class-agnostic pixel
+affinity learned from strong masks, for make-labels' graph (RETAB, BMVC 2022; AffinityNet, Ahn and
+Kwak 2018).
+
+The network is the segmentation backbone with a D-channel head (`affinity.dim`): an embedding e
+at the backbone's output stride. Two pixels are alike when
+
+    a_ij = exp(-|e_i - e_j|_1)
+
+is near 1. Pairs within `affinity.radius` cells of the feature grid are labelled from the strong
+masks brought to that grid (`losses.grid_labels`: cells that straddle a boundary or hold void are
+left out): same class -> positive (object-object or background-background), different -> negative;
+`losses.affinity_loss` is AffinityNet's 1/4 fg-pos + 1/4 bg-pos + 1/2 neg. Class identity is never
+learned, only "same region or not", which is what transfers to weak categories.
+
+Training images are the L-Net's (`engine.lnet.lnet_pairs`): the strong training images, extra
+strong ones included, minus the strong hold-out; no weak image is read. After every epoch the
+balanced pair accuracy on the strong hold-out (a_ij > 0.5 means "same"; 1/4 fg-pos + 1/4 bg-pos +
+1/2 neg, as the loss weighs them) is logged and the best epoch's weights become the checkpoint.
+make-labels reads it when affinity.enabled (c3seg.diffusion.graph.mixed_affinities).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from c3seg.config import Config
+from c3seg.data.torchdata import PairSet, decoded_budget
+from c3seg.data.transforms import eval_transform, train_transform
+from c3seg.data.types import SegData
+from c3seg.engine import distributed as dist
+from c3seg.engine.lnet import lnet_pairs
+from c3seg.engine.run import Run
+from c3seg.engine.training import (
+    autocast,
+    begin,
+    checkpoint_dict,
+    epoch_batches,
+    finish,
+    make_loader,
+    make_optimizer,
+    prepare,
+    pretrained_weights,
+    save_state,
+    seed_everything,
+    unwrap,
+)
+from c3seg.losses import affinity_loss, affinity_pairs, grid_labels
+from c3seg.models import build_model
+from c3seg.splits import SplitSet
+
+log = logging.getLogger(__name__)
+
+STAGE = "affinity"
+SAME = math.log(2.0)  # a_ij > 0.5  <=>  |e_i - e_j|_1 < ln 2
+
+
+@torch.no_grad()
+def pair_accuracy(
+    model: nn.Module,
+    pairs: Sequence[tuple[Path, Path | None]],
+    radius: int,
+    device: torch.device,
+    amp: bool = True,
+) -> dict[str, float]:
+    """Accuracy of a_ij > 0.5 ("same region") on the pixel pairs of full images (batch 1: sizes
+    differ), per group (fg_pos, bg_pos, neg) and balanced = 1/4 fg_pos + 1/4 bg_pos + 1/2 neg, as
+    the loss weighs them (a group without pairs leaves the balance to the others). NaN when no
+    pair can be scored. Sharded under torchrun."""
+    model.eval()
+    ds = PairSet(pairs, eval_transform())
+    counts = torch.zeros(3, 2, dtype=torch.float64)  # (fg_pos, bg_pos, neg) x (correct, total)
+    for i in range(dist.rank(), len(ds), dist.world_size()):
+        image, mask, _ = ds[i]  # (3, H, W), (H, W)
+        with autocast(device, amp):
+            emb = model(image[None].to(device)).float()  # (1, D, h, w)
+        labels = grid_labels(mask[None].to(device), emb.shape[-2:])  # (1, h, w)
+        for d, fg, bg, neg in affinity_pairs(emb, labels, radius):
+            same = d < SAME
+            for k, (group, right) in enumerate(((fg, same), (bg, same), (neg, ~same))):
+                counts[k, 0] += (group & right).sum().item()
+                counts[k, 1] += group.sum().item()
+    if dist.world_size() > 1:
+        counts = dist.all_reduce_sum(counts.to(device)).cpu()
+    acc = [c / t if t > 0 else float("nan") for c, t in counts.tolist()]
+    weights = [0.25, 0.25, 0.5]
+    scored = [(w, a) for w, a in zip(weights, acc, strict=True) if math.isfinite(a)]
+    total = sum(w for w, _ in scored)
+    balanced = sum(w * a for w, a in scored) / total if scored else float("nan")
+    return {"fg_pos": acc[0], "bg_pos": acc[1], "neg": acc[2], "balanced": balanced}
+
+
+def train_affinity(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
+    """Train the affinity embedding on strong masks; returns its checkpoint. Skips when finished,
+    resumes from the last finished epoch when interrupted; the final weights are those of the
+    best hold-out epoch (balanced pair accuracy)."""
+    final = run.checkpoint(STAGE)
+    if final.exists():
+        log.info("affinity: %s exists, skipping", final)
+        return final
+    ac = cfg.affinity
+    seed_everything(cfg.seed)
+    pairs, held = lnet_pairs(cfg, data, split)  # strong training images only, the hold-out apart
+    if not pairs:
+        raise ValueError(f"split {split.name} leaves no strong training image with a mask for train-affinity")
+    held_pairs = [(s.image, s.mask) for s in held]
+    tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, ac.hue, ac.colour, ac.affine)
+    ds = PairSet(pairs, tf, keep_mb=decoded_budget(cfg.data))  # class masks as they are: 255 void
+    device = dist.local_device(cfg.device)
+    model = prepare(build_model(ac.backbone, ac.dim, pretrained_weights(ac, run)), device)
+    loader = make_loader(ds, ac.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
+    opt = make_optimizer(model, ac)
+    best_acc, best_model, best_epoch = -1.0, None, -1
+    state, start, tlog = begin(run, STAGE, model, opt)
+    if state is not None:
+        best_acc, best_model, best_epoch = state["best_acc"], state["best_model"], state["best_epoch"]
+    log.info(
+        "affinity: %d images, %d held out, D=%d, radius %d, %d epochs on %s",
+        len(ds), len(held_pairs), ac.dim, ac.radius, ac.epochs, device,
+    )  # fmt: skip
+    for epoch in range(start, ac.epochs):
+        model.train()
+        t0, losses = time.time(), []
+        for images, masks, _ in epoch_batches(
+            loader, opt, ac, epoch, cfg.seed, device, f"affinity {epoch + 1}"
+        ):
+            with autocast(device, ac.amp):
+                emb = model(images)  # (B, D, h, w) at the backbone's stride
+            loss = affinity_loss(emb.float(), grid_labels(masks, emb.shape[-2:]), ac.radius)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        seconds = time.time() - t0
+        acc = pair_accuracy(unwrap(model), held_pairs, ac.radius, device, ac.amp) if held_pairs else {}
+        balanced = acc.get("balanced", float("nan"))
+        # Keep the best hold-out epoch; when the hold-out cannot score (none, or no pair), the latest.
+        if not math.isfinite(balanced) or balanced >= best_acc:
+            best_acc, best_epoch = (balanced if math.isfinite(balanced) else -1.0), epoch
+            best_model = copy.deepcopy(unwrap(model).state_dict())
+        tlog.write(
+            epoch=epoch,
+            loss=sum(losses) / max(len(losses), 1),
+            **{f"holdout_pair_acc_{k}": v for k, v in acc.items()},
+            best_epoch=best_epoch,
+            seconds=round(seconds, 3),
+        )
+        save_state(
+            run.state(STAGE),
+            model=unwrap(model).state_dict(),
+            optimizer=opt.state_dict(),
+            epoch=epoch,
+            best_acc=best_acc,
+            best_model=best_model,
+            best_epoch=best_epoch,
+        )
+    if best_model is not None:
+        unwrap(model).load_state_dict(best_model)
+    ck = checkpoint_dict(
+        model, ac.backbone, ac.dim, epoch=best_epoch, holdout_pair_acc=best_acc, radius=ac.radius
+    )
+    return finish(run, STAGE, final, ck)
