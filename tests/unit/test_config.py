@@ -54,7 +54,7 @@ def test_train_section_is_shared_by_every_network_and_overridable(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("train: {lr: 0.05, epochs: 3}\ncam: {epochs: 5}\n")
     cfg = load_config(path)
-    assert [getattr(cfg, s).lr for s in TRAIN_SECTIONS] == [0.05] * 4
+    assert [getattr(cfg, s).lr for s in TRAIN_SECTIONS] == [0.05] * len(TRAIN_SECTIONS) == [0.05] * 5
     assert (cfg.pretrain.epochs, cfg.lnet.epochs, cfg.cam.epochs, cfg.seg.epochs) == (3, 3, 5, 3)
     # the command line's train.x beats the file's sections; its own lnet.x beats train.x, in any order
     cfg = load_config(path, ["lnet.epochs=2", "train.epochs=1", "seg.lr=0.1"])
