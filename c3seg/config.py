@@ -156,15 +156,16 @@ class PNetConfig:
 
 @dataclass(frozen=True)
 class PretrainConfig(CamConfig):
-    """pretrain: the backbone as a multi-label classifier on a generated image-level corpus (labels
-    only, never the evaluation data), in the role of the paper's ImageNet pretraining; read where
-    lnet/cam/seg.pretrained=pretrain. See c3seg.stages.pretrain and c3seg.data.synthetic.corpus."""
+    """pretrain: the backbone as an image-level classifier, in the role of the paper's ImageNet
+    pretraining; read where lnet/cam/seg.pretrained=pretrain. On the generated corpus (labels only,
+    never the evaluation data) a multi-label classifier; on an ImageFolder corpus of photographs a
+    single-label one. See c3seg.stages.pretrain, c3seg.data.synthetic.corpus, c3seg.data.imagefolder."""
 
-    images: int = 6000  # corpus images (a `holdout` part of them logs mAP each epoch)
-    extra_categories: int = 32  # new procedural categories beside the benchmark's 16
-    size: int = 112  # corpus image side
-    crop: int = 96  # training crop side
-    holdout: float = 0.05  # fraction of the corpus held out
+    images: int = 6000  # generated corpus images (a `holdout` part of them logs mAP each epoch)
+    extra_categories: int = 32  # new procedural categories beside the benchmark's 16 (generated corpus)
+    size: int = 112  # generated image side; an ImageFolder's images are resized and cropped to it
+    crop: int = 96  # training crop side (generated corpus)
+    holdout: float = 0.05  # held out: of the generated corpus, or of train/ without val/
     seed: int = 0  # corpus images and training; weights are cached per setting and shared by runs
     epochs: int = 10
     batch_size: int = 32
@@ -172,6 +173,16 @@ class PretrainConfig(CamConfig):
     weight_decay: float = 1e-4
     optimizer: str = "adamw"
     pool: str = "gmp"
+    # shapes (the generated corpus) | imagefolder:PATH (photographs in PATH/train/<class>/*.jpg,
+    # optional PATH/val/<class>/*.jpg: ImageNet's layout; a single-label classifier over the classes)
+    corpus: str = "shapes"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.corpus != "shapes" and not (
+            self.corpus.startswith("imagefolder:") and self.corpus.split(":", 1)[1].strip()
+        ):
+            raise ValueError(f"pretrain.corpus={self.corpus!r}: use shapes or imagefolder:PATH")
 
 
 @dataclass(frozen=True)
@@ -388,6 +399,7 @@ RANGES: dict[str, tuple[float, float | None]] = {
     "affinity.dim": (1, None),
     "affinity.radius": (1, None),
     "pnet.input_size": (8, None),
+    "pretrain.size": (8, None),
     "selftrain.rounds": (0, None),
     "seg.label_loss": (0.0, None),
     "*.head_lr_mult": (0.0, None),

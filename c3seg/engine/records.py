@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from c3seg.config import Config
+from c3seg.data.imagefolder import imagefolder_path, read_imagefolder
 from c3seg.data.types import SegData
 from c3seg.engine.run import Run
 from c3seg.io import read_json, write_json
@@ -96,7 +97,11 @@ def listing_fingerprint(data: SegData, split: SplitSet) -> str:
 def unit_key(unit: str, cfg: Config, listing: str) -> dict[str, Any]:
     """The settings that affect a unit's outputs."""
     if unit == "pretrain":
-        return {"pretrain": _section(cfg, "pretrain")}
+        folder = imagefolder_path(cfg.pretrain.corpus)
+        if folder is None:
+            return {"pretrain": _section(cfg, "pretrain")}
+        # an ImageFolder's content, not only its path: a class or an image added makes it stale
+        return {"pretrain": _section(cfg, "pretrain"), "corpus": read_imagefolder(folder).fingerprint()}
     key: dict[str, Any] = {"data": _section(cfg, "data"), "listing": listing, "seed": cfg.seed}
     if unit == "train-lnet":
         key["lnet"] = _section(cfg, "lnet")

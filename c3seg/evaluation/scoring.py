@@ -1,6 +1,7 @@
 """Scoring networks on held-out images at full resolution: confusion matrices of a segmentation
 network over (image, mask) pairs (what evaluate, train-pnet and the tools score with; optionally
-after a dense CRF, c3seg.inference.crf), and F1 / mAP of an image-level classifier (train-cam, pretrain)."""
+after a dense CRF, c3seg.inference.crf), F1 / mAP of a multi-label image-level classifier (train-cam, pretrain)
+and top-1 of a single-label one (pretrain on an ImageFolder)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from c3seg.data.torchdata import LabelSet, PairSet
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform
@@ -19,7 +20,7 @@ from c3seg.engine import distributed as dist
 from c3seg.engine.training import autocast, progress
 from c3seg.evaluation.metrics import ConfusionMatrix
 from c3seg.inference.crf import dense_crf, fast_crf
-from c3seg.inference.forward import class_scores, segment
+from c3seg.inference.forward import class_scores, pool_scores, segment
 
 
 @torch.no_grad()
@@ -127,3 +128,27 @@ def evaluate_classifier(
     if not scores:
         return {"f1": float("nan"), "map": float("nan")}
     return multilabel_metrics(torch.stack(scores), torch.stack(labels))
+
+
+@torch.no_grad()
+def top1(
+    model: nn.Module,
+    ds: Dataset,
+    device: torch.device,
+    amp: bool = True,
+    pool: str = "gap",
+    batch_size: int = 32,
+) -> float:
+    """Top-1 accuracy of the pooled class maps on (image, class index, index) items of equal size.
+    Each process scores every world_size-th image and the counts are summed, so all ranks agree."""
+    model.eval()
+    part = Subset(ds, range(dist.rank(), len(ds), dist.world_size()))  # type: ignore[arg-type]
+    counts = torch.zeros(2, dtype=torch.float64, device=device)  # (correct, seen)
+    for images, targets, _ in DataLoader(part, batch_size=batch_size):
+        with autocast(device, amp):
+            maps = model(images.to(device))  # (B, K, h, w)
+        predicted = pool_scores(maps.float(), pool).argmax(1)  # (B,)
+        counts[0] += (predicted == targets.to(device)).sum()
+        counts[1] += len(targets)
+    correct, seen = dist.all_reduce_sum(counts).tolist()
+    return correct / max(seen, 1)

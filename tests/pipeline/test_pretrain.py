@@ -11,6 +11,7 @@ import torch
 import toydata
 
 import c3seg.data.synthetic.corpus as corpus_mod
+import c3seg.engine.lnet as lnet_loop
 import c3seg.stages.pretrain as pretrain_mod
 import c3seg.stages.train_cam as train_cam_mod
 import c3seg.stages.train_lnet as train_lnet_mod
@@ -160,7 +161,7 @@ def test_pretrained_pretrain_initializes_the_networks(pretrained, stage, tmp_pat
         built.append(model.state_dict()[PROBE].clone())
         raise _Built
 
-    monkeypatch.setattr(module, "prepare", capture)
+    monkeypatch.setattr(lnet_loop if stage == "lnet" else module, "prepare", capture)  # the L-Net's loop
 
     def start(setting: str) -> torch.Tensor:
         c = load_config(
