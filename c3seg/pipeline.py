@@ -109,7 +109,8 @@ def setup(cfg: Config, run: Run) -> None:
 
 
 def check_methods(cfg: Config) -> None:
-    """Fail before any work when cfg.methods names a method that no stage trains."""
+    """Fail before any work when cfg.methods names a method that no stage trains, or when the
+    settings cannot work together."""
     unknown = [m for m in cfg.methods if m not in REPORT_ORDER]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r} in methods; choose from {', '.join(REPORT_ORDER)}")
@@ -117,6 +118,12 @@ def check_methods(cfg: Config) -> None:
     if unknown:
         raise ValueError(
             f"unknown method {unknown[0]!r} in evaluate.crf_methods; choose from {', '.join(REPORT_ORDER)}"
+        )
+    if needed("pretrain", cfg) and cfg.pretrain.corpus == "shapes" and cfg.data.dataset != "benchmark":
+        raise ValueError(
+            "pretrained=pretrain with pretrain.corpus=shapes trains on the built-in benchmark's generated "
+            f"corpus, which says nothing about {cfg.data.dataset}: give pretrain.corpus=imagefolder:PATH "
+            "(an ImageNet copy, or any folder of photos in PATH/train/<class>/*.jpg)"
         )
     if cfg.evaluate.crf_methods and cfg.evaluate.crf == "exact":
         from c3seg.inference.crf import exact_crf_module

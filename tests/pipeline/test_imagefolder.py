@@ -151,3 +151,20 @@ def test_shapes_corpus_keeps_its_cache_key():
     """Caches made before pretrain.corpus existed stay valid: the default's key is unchanged."""
     assert pretrain_mod.cache_dir(load_config(None, ["data.root=R"])) == Path("R/pretrain/tiny-a314cd2ac5")
     assert records.unit_key("pretrain", Config(), "")["pretrain"]["corpus"] == "shapes"
+
+
+def test_photos_refuse_the_generated_corpus(tmp_path, caplog):
+    """The generated corpus is the benchmark's stand-in for ImageNet: a photo dataset must name a real one."""
+    from datatrees import write_folder
+
+    from c3seg.cli import main
+
+    root = write_folder(tmp_path / "photos")
+    (tmp_path / "split.yaml").write_text("strong: [cat]\n")
+    args = ["run", "--config", "photos", "--out", str(tmp_path / "run"), f"data.dataset=folder:{root}",
+            f"data.split={tmp_path / 'split.yaml'}", f"data.root={tmp_path / 'cache'}"]  # fmt: skip
+    assert main(args) == 2
+    assert "give pretrain.corpus=imagefolder:PATH" in caplog.text
+    assert not (tmp_path / "run").exists()  # refused before anything is written
+    corpus = write_imagefolder(tmp_path / "corpus")
+    assert load_config("photos", [f"pretrain.corpus=imagefolder:{corpus}"]).lnet.pretrained == "pretrain"
