@@ -9,7 +9,8 @@
 
 Masks are required for strong training images and for every evaluation (val) image. A training
 image without a mask takes its image-level labels from labels.csv (Sample.mask is None). Where an
-image has both, the mask decides its labels.
+image has both, the mask decides its labels. c3seg writes nothing into PATH: the labels it derives
+from the masks are cached under the cache folder (data.root).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from c3seg.config import DataConfig
 from c3seg.data.types import Item, Listing, SegData
-from c3seg.data.voclayout import read_ids, samples_from_items, writable_place
+from c3seg.data.voclayout import dataset_cache, read_ids, samples_from_items
 from c3seg.io import read_text_file
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def load_folder(path: str | None, cfg: DataConfig) -> SegData:
     listing = list_folder(path or ".", cfg)
     if listing.problems:
         raise ValueError(f"{listing.root}: " + "; ".join(listing.problems))
-    cache = writable_place(listing.root, cfg.root, ".c3seg-labels.json")
+    cache = dataset_cache(listing.root, cfg.root, "image-labels.json")
     n = len(listing.classes)
     train = samples_from_items(listing.lists["train"], n, cache)
     val = samples_from_items(listing.lists["val"], n, cache)
