@@ -20,10 +20,12 @@ import argparse
 import errno
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
 from c3seg import __version__
+from c3seg.io import NO_SPACE
 from c3seg.methods import STAGE_NAMES as STAGES
 
 
@@ -344,26 +346,65 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    if args.verbose:
-        return args.func(args)  # every error with its traceback
+# exit statuses: 2 for a user error (as argparse's), 130 for Ctrl-C and 141 for a closed pipe
+# (128 + the signal, as a shell reports a process the signal stopped)
+USER_ERROR, INTERRUPTED, BROKEN_PIPE = 2, 130, 141
+PATH_ERRNOS = (errno.EACCES, errno.EROFS, errno.ENOTDIR, errno.EISDIR, errno.EEXIST)
+
+
+def user_error(e: BaseException) -> tuple[str, int] | None:
+    """The one line and the exit status with which the CLI answers an exception that is the user's
+    to act on (bad input, a missing file, Ctrl-C, a full disk, a reader that stopped reading), or
+    None for a bug or a system fault, whose traceback is kept. The one place that decides this."""
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted; the same command resumes", INTERRUPTED
+    if isinstance(e, BrokenPipeError):
+        return "", BROKEN_PIPE  # `c3seg status RUN | head`: the reader has what it wanted
+    if isinstance(e, FileNotFoundError | ValueError | KeyError):
+        text = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
+        return f"{text} (run with -v for the traceback)", USER_ERROR
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        if str(e.strerror).startswith(NO_SPACE):  # c3seg.io.atomic_path's: where, and what to do
+            return str(e.strerror), USER_ERROR
+        where = Path(e.filename).parent if e.filename else "the output device"
+        return f"{NO_SPACE} {where}: free some space and rerun the same command", USER_ERROR
+    if isinstance(e, OSError) and e.errno in PATH_ERRNOS:  # a read-only disk, or a path of the wrong kind
+        return str(e), USER_ERROR
+    return None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second BrokenPipeError."""
     try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv: list[str] | None = None) -> int:
+    verbose = False
+    try:
+        args = build_parser().parse_args(argv)
+        verbose = args.verbose
+        logging.basicConfig(
+            level=logging.DEBUG if args.verbose else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            datefmt="%H:%M:%S",
+        )
         return args.func(args)
-    except (FileNotFoundError, ValueError, KeyError) as e:
-        # user errors (bad input, missing files, unknown names) as one line; -v shows the traceback
-        logging.getLogger("c3seg").error("%s (run with -v for the traceback)", e)
-        return 2
-    except OSError as e:
-        if e.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
-            raise  # anything else is a bug or a system fault: keep its traceback
-        logging.getLogger("c3seg").error("%s", e.strerror if e.errno in (errno.ENOSPC, errno.EDQUOT) else e)
-        return 2
+    except (Exception, KeyboardInterrupt) as e:
+        answer = None if verbose else user_error(e)  # -v: every error with its traceback
+        if answer is None:
+            raise
+    message, status = answer
+    if status == BROKEN_PIPE:
+        _silence_stdout()
+    elif message:
+        logging.getLogger("c3seg").error("%s", message)
+    return status
 
 
 if __name__ == "__main__":

@@ -5,17 +5,23 @@
 A `train:` section in the YAML (or `train.key=value` on the command line) sets TrainConfig keys
 for every network at once (pretrain, lnet, cam, seg); a network's own section overrides them. The
 resolved config, explicit per network, is saved beside every result (`save_config`).
+`data.root`, the cache folder,
+is made absolute once, here: a relative one is taken from the folder the command runs in, an
+empty one is $C3SEG_CACHE or ~/.cache/c3seg (`cache_root`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from c3seg.io import read_yaml
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -26,7 +32,10 @@ class DataConfig:
     extra: str = ""  # split 4: a dataset of extra strong images, e.g. coco:PATH (same as dataset A+B)
     sbd: str = ""  # SBD folder (with cls/, train.txt, val.txt); empty = look beside VOCdevkit
     split: str = "bench-half"  # a built-in split name or a YAML file
-    root: str = "data-cache"  # where the built-in benchmark is generated
+    # the cache folder: the generated benchmark and corpus, pretrained weights, and what c3seg derives
+    # from a dataset (label caches, converted masks), never written into a dataset's own folder;
+    # "" = $C3SEG_CACHE, else ~/.cache/c3seg. Absolute once loaded (see cache_root)
+    root: str = ""
     bench_train: int = 2000  # training images of the generated benchmark
     bench_val: int = 500  # val images of the generated benchmark
     bench_size: int = 112  # image side of the generated benchmark (pixels)
@@ -39,6 +48,20 @@ class DataConfig:
     # they fit in this many MiB (c3seg.data.torchdata); 0 = decode at every read
     keep_decoded_mb: int = 1024
     holdout: float = 0.1  # fraction of training images (strong and weak) held out to choose checkpoints
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", str(cache_root(self.root)))
+
+
+CACHE_ENV = "C3SEG_CACHE"
+DEFAULT_CACHE = "~/.cache/c3seg"
+
+
+def cache_root(root: str | Path = "") -> Path:
+    """The cache folder as an absolute path: `root` (data.root) when set, else $C3SEG_CACHE, else
+    ~/.cache/c3seg; a relative one is taken from the current folder (symbolic links kept)."""
+    text = str(root or "") or os.environ.get(CACHE_ENV, "") or DEFAULT_CACHE
+    return Path(os.path.abspath(Path(text).expanduser()))
 
 
 @dataclass(frozen=True)
@@ -366,7 +389,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
             raise FileNotFoundError(
                 f"config {path} not found; built-in: {[q.stem for q in CONFIG_DIR.glob('*.yaml')]}"
             )
-        tree = yaml.safe_load(p.read_text()) or {}
+        tree = read_yaml(p, "'seg: {epochs: 10}' (a section, then its settings)")
     given: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:

@@ -2,7 +2,9 @@
 
 Every file c3seg writes goes through `atomic_path`: it is written to a temporary name in the
 same folder and renamed into place, so an interrupted stage never leaves a half-written output
-that a resumed run would mistake for a finished one.
+that a resumed run would mistake for a finished one. Temporary names are unmistakably c3seg's,
+`.<name>.c3seg-tmp-<pid>-<random><suffix>`, and `remove_temporaries` removes only those (of
+processes that are gone): a user's own `.x.tmp` files are never touched.
 """
 
 from __future__ import annotations
@@ -51,24 +53,66 @@ def _umask() -> int:
     return mask
 
 
+TMP_MARK = ".c3seg-tmp-"  # in every temporary file name c3seg writes, and in no other name
+TMP_GLOB = f".*{TMP_MARK}*"
+NO_SPACE = "no space left on"  # how a write that found the disk full begins its message
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary files below `folder` that `atomic_path` left when its process died
+    (their names say which process wrote them); returns them. Nothing else is touched."""
+    removed = []
+    for tmp in Path(folder).rglob(TMP_GLOB):
+        pid = tmp.name.split(TMP_MARK, 1)[1].split("-", 1)[0]
+        if pid.isdigit() and tmp.is_file() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _disk_full(e: BaseException) -> bool:
+    """Whether a write failed for want of space. torch.save reports it as a RuntimeError from its
+    zip writer (`[enforce fail at inline_container.cc:...] . unexpected pos 576 vs 534`, or
+    `PytorchStreamWriter failed writing file ...`), not as an OSError."""
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(e)
+    return isinstance(e, RuntimeError) and ("unexpected pos" in text or "PytorchStreamWriter failed" in text)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+    A write that fails for want of space raises OSError(ENOSPC, "no space left on <folder> ...")."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + path.suffix)
+    fd, tmp = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}{TMP_MARK}{os.getpid()}-", suffix=path.suffix
+    )
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
         Path(tmp).unlink(missing_ok=True)
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        if _disk_full(e):
             raise OSError(
-                e.errno,
-                f"disk full while writing {path} (nothing half-written was kept): free some space "
-                "and rerun the same command; finished outputs are kept and the run resumes",
+                errno.ENOSPC,
+                f"{NO_SPACE} {path.parent} (writing {path.name}; nothing half-written was kept): "
+                "free some space and rerun the same command; finished outputs are kept",
             ) from e
         raise
     except BaseException:
@@ -105,6 +149,26 @@ def read_text_file(path: str | Path) -> str:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def read_yaml(path: str | Path, example: str) -> dict[str, Any]:
+    """A YAML file of keys and values, as a dict (an empty file: {}). A file that is not valid
+    YAML, or that holds something else (a list, a number), raises ValueError naming the file and,
+    for a mapping of the wrong shape, `example` of what to write instead."""
+    import yaml
+
+    try:
+        tree = yaml.safe_load(read_text_file(path))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ValueError(f"{path} is not valid YAML ({problem}{where}); fix it and rerun") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ValueError(f"{path} holds a {type(tree).__name__}, not keys and values; write e.g. {example}")
+    return tree
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -25,9 +25,9 @@ from c3seg.data.types import SegData
 from c3seg.engine import distributed as dist
 from c3seg.engine import records
 from c3seg.engine.run import Run
-from c3seg.io import read_json, write_json
+from c3seg.io import read_json, remove_temporaries, write_json
 from c3seg.methods import METHODS, REPORT_ORDER, STAGE_NAMES
-from c3seg.splits import SplitSet, load_split
+from c3seg.splits import SplitSet, load_split, read_split_file
 from c3seg.stages.evaluate import evaluate_all
 from c3seg.stages.make_labels import make_labels
 from c3seg.stages.pretrain import pretrain
@@ -108,6 +108,14 @@ def setup(cfg: Config, run: Run) -> None:
         save_config(cfg, run.config)
 
 
+def check_settings(cfg: Config) -> None:
+    """Fail before anything is written (the run folder, its lock, config.yaml) when a setting
+    cannot work: an unknown method, a device this machine lacks, a malformed split file."""
+    check_methods(cfg)
+    dist.check_device(cfg.device, "device=cpu")
+    read_split_file(cfg.data.split)
+
+
 def check_methods(cfg: Config) -> None:
     """Fail before any work when cfg.methods names a method that no stage trains, or when the
     settings cannot work together."""
@@ -159,7 +167,7 @@ def run_stages(cfg: Config, run: Run, stages: Sequence[str], force: bool = False
     them, and made anew (after removing its outputs) when they changed. One process at a time:
     the run folder is locked while it works. Finished outputs that changed settings would discard
     are kept, and the call refused, unless `force`."""
-    check_methods(cfg)
+    check_settings(cfg)
     with run_lock(run), run_log(run):
         data = load_dataset(cfg.data)
         split = load_split(cfg.data.split, data.classes)
@@ -290,7 +298,8 @@ def unit_seconds(run: Run) -> dict[str, float]:
 @contextmanager
 def run_lock(run: Run) -> Iterator[None]:
     """Hold RUN/.lock (main process) so that a second c3seg on the same folder is refused, then
-    remove temporary files left by an interrupted atomic write (c3seg.io.atomic_path)."""
+    remove the temporary files of c3seg's own interrupted writes (c3seg.io.remove_temporaries:
+    only names c3seg.io.atomic_path makes, of processes that are gone)."""
     if not dist.is_main_env():
         yield
         return
@@ -312,10 +321,8 @@ def run_lock(run: Run) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
-        for tmp in run.root.rglob(".*.tmp*"):
-            if tmp.is_file():
-                tmp.unlink()
-                log.info("removed %s, left by an interrupted write", tmp)
+        for tmp in remove_temporaries(run.root):
+            log.info("removed %s, left by an interrupted write", tmp)
         yield
     finally:
         os.close(fd)

@@ -14,9 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from c3seg.data.types import Sample, SegData, background_mask
+from c3seg.io import read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,13 @@ def builtin_splits() -> list[str]:
     return sorted(p.stem for p in SPLIT_DIR.glob("*.yaml"))
 
 
-def load_split(name_or_path: str | Path, classes: Sequence[str]) -> SplitSet:
-    """A built-in split name (see `builtin_splits()`) or a YAML file with `strong: [names]`.
+SPLIT_EXAMPLE = "'strong: [cat, dog]' (the weak classes are the others)"
 
-    Weak categories are every foreground class that is not strong. Names are validated against
-    `classes` (index 0 = background).
-    """
+
+def read_split_file(name_or_path: str | Path) -> tuple[Path, dict[str, typing.Any]]:
+    """The file of a built-in split name or a split YAML, and what it says; malformed YAML, a file
+    that is not a mapping, or a `strong` / `weak` that is not a list of names raise ValueError
+    (run checks this before it writes anything)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = SPLIT_DIR / f"{name_or_path}.yaml"
@@ -53,9 +53,20 @@ def load_split(name_or_path: str | Path, classes: Sequence[str]) -> SplitSet:
             f"split {name_or_path!r} is neither a YAML file nor a built-in split; "
             f"built-in: {', '.join(builtin_splits())}"
         )
-    spec = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(spec, dict):
-        raise ValueError(f"split {path.name}: expected keys such as 'strong: [car, bus]', got {spec!r}")
+    spec = read_yaml(path, SPLIT_EXAMPLE)
+    for key in ("strong", "weak"):
+        if key in spec:
+            class_list(spec, key, path)
+    return path, spec
+
+
+def load_split(name_or_path: str | Path, classes: Sequence[str]) -> SplitSet:
+    """A built-in split name (see `builtin_splits()`) or a YAML file with `strong: [names]`.
+
+    Weak categories are every foreground class that is not strong. Names are validated against
+    `classes` (index 0 = background).
+    """
+    path, spec = read_split_file(name_or_path)
     strong = class_list(spec, "strong", path)
     foreground = tuple(classes[1:])
     unknown = [c for c in strong if c not in foreground]

@@ -94,14 +94,14 @@ def check_files(root: Path) -> list[str]:
     """Problems with the files of a run folder: unreadable checkpoints, images, JSON; temp files."""
     from PIL import Image
 
-    from c3seg.io import load_checkpoint
+    from c3seg.io import TMP_MARK, load_checkpoint
 
     problems = []
     for p in sorted(root.rglob("*")):
         if not p.is_file() or p.name == ".lock":
             continue
         try:
-            if ".tmp" in p.name:
+            if TMP_MARK in p.name:
                 problems.append(f"{p}: temporary file left behind")
             elif p.suffix == ".pt":
                 load_checkpoint(p)

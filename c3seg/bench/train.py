@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from c3seg.config import load_config
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
-from c3seg.engine.distributed import local_device
+from c3seg.engine.distributed import check_device
 from c3seg.engine.training import autocast, make_loader
 from c3seg.io import write_image, write_label_png
 from c3seg.models import build_model
@@ -168,7 +168,7 @@ def bench_backbone(
 
 def bench_train_command(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, [])
-    device = local_device(args.device)
+    device = check_device(args.device, "--device cpu")
     backbones = args.backbones.split(",") if args.backbones else [cfg.seg.backbone]
     crop = args.crop or cfg.data.crop
     batch = args.batch or cfg.seg.batch_size

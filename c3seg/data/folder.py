@@ -12,7 +12,8 @@ is scored against its mask. A training image without a mask takes its image-leve
 labels.csv (Sample.mask is None). Where an image has both, the mask decides its labels. Class
 names hold no spaces (labels.csv separates them by spaces). Text files may start with a UTF-8
 byte-order mark. Images are read turned by their EXIF orientation (c3seg.io.read_image), so a
-mask must match the image as it is displayed.
+mask must match the image as it is displayed. c3seg writes nothing
+into PATH: the labels it derives from the masks are cached under the cache folder (data.root).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from c3seg.config import DataConfig
 from c3seg.data.types import Item, Listing, SegData
-from c3seg.data.voclayout import check_lists, read_ids, refuse_problems, samples_from_items, writable_place
+from c3seg.data.voclayout import check_lists, dataset_cache, read_ids, refuse_problems, samples_from_items
 from c3seg.io import IMAGE_SUFFIXES, read_text_file
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ def load_folder(path: str | None, cfg: DataConfig) -> SegData:
     """A user's own dataset (see the module docstring)."""
     listing = list_folder(path or ".", cfg)
     refuse_problems(listing)
-    cache = writable_place(listing.root, cfg.root, ".c3seg-labels.json")
+    cache = dataset_cache(listing.root, cfg.root, "image-labels.json")
     n = len(listing.classes)
     train = samples_from_items(listing.lists["train"], n, cache)
     val = samples_from_items(listing.lists["val"], n, cache)

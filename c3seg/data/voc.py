@@ -5,11 +5,12 @@
 `SegmentationClassAug` (never `SegmentationClass`, which holds only 2,913 images). That folder is
 built once: VOC's own `SegmentationClass` PNG for ids that have one, otherwise SBD's
 `cls/<id>.mat` (struct GTcls, field Segmentation, 0..20) converted to an index PNG. It is written
-beside `SegmentationClass` when the dataset folder is writable, else under `cfg.root`.
+under the cache folder (data.root), like every cache: c3seg writes nothing into the dataset.
 
 SBD is found at `data.sbd`, or beside the VOC folders as `SBD/` or `benchmark_RELEASE/dataset/`
 (where `c3seg data download sbd` puts it). A prebuilt `SegmentationClassAug` + `train_aug.txt`
-(the usual DeepLab download) is used as is. Without either, train = VOC 2012 train only.
+(the usual DeepLab download) is used as is, and so is a prebuilt folder holding every mask of
+train_aug when SBD is there too. Without either, train = VOC 2012 train only.
 Evaluation is on VOC 2012 val (`SegmentationClass`).
 """
 
@@ -26,7 +27,7 @@ import scipy.io
 
 from c3seg.config import DataConfig
 from c3seg.data.types import Item, Listing, SegData
-from c3seg.data.voclayout import check_lists, read_ids, refuse_problems, samples_from_items, writable_place
+from c3seg.data.voclayout import check_lists, dataset_cache, read_ids, refuse_problems, samples_from_items
 from c3seg.io import atomic_path, write_label_png
 
 log = logging.getLogger(__name__)
@@ -172,7 +173,9 @@ def list_voc(path: str | Path, cfg: DataConfig) -> Listing:
         train = train_aug_ids(
             voc_train, voc_val, read_ids(sbd / "train.txt", True), read_ids(sbd / "val.txt", True)
         )
-        out = prebuilt if prebuilt.is_dir() else writable_place(root, cfg.root, "SegmentationClassAug")
+        # a prebuilt folder is read as it is when it has every mask; c3seg never writes into it
+        complete = prebuilt.is_dir() and all((prebuilt / f"{i}.png").exists() for i in train)
+        out = prebuilt if complete else dataset_cache(root, cfg.root, "SegmentationClassAug")
         listing.problems += build_aug_masks(train, root, sbd, out)
         listing.lists["train"] = _items(root, train, out, sbd)
     if len(train) != TRAIN_AUG_SIZE:
@@ -187,7 +190,7 @@ def load_voc(path: str | None, cfg: DataConfig) -> SegData:
     """PASCAL VOC 2012: train_aug (or VOC train) for training, VOC 2012 val for evaluation."""
     listing = list_voc(path or ".", cfg)
     refuse_problems(listing)  # e.g. masks that could not be built, images in both train and val
-    cache = writable_place(listing.root, cfg.root, ".c3seg-labels.json")
+    cache = dataset_cache(listing.root, cfg.root, "image-labels.json")
     n = len(VOC_CLASSES)
     train = samples_from_items(listing.lists["train"], n, cache)
     val = samples_from_items(listing.lists["val"], n, cache)

@@ -5,7 +5,8 @@
     ROOT/ImageSets/Segmentation/<list>.txt one id per line
 
 Image-level labels are derived from the masks (every value in 1..C-1 present) and cached in a
-JSON file keyed by mask path, size and mtime, so a second load does not decode every mask again.
+JSON file keyed by mask path, size and mtime, so a second load does not decode every mask again;
+the file lives under the cache folder (`dataset_cache`), not in the dataset.
 """
 
 from __future__ import annotations
@@ -26,12 +27,10 @@ from c3seg.io import read_json, read_label, read_text_file, write_json
 log = logging.getLogger(__name__)
 
 
-def writable_place(dataset_dir: Path, cache_root: str | Path, name: str) -> Path:
-    """`dataset_dir/name` if that folder is writable, else a per-dataset path under `cache_root`
-    (cfg.root): read-only dataset folders still get their caches. A folder without write bits
-    counts as read-only even for root, who could write there anyway."""
-    if os.access(dataset_dir, os.W_OK) and os.stat(dataset_dir).st_mode & 0o222:
-        return dataset_dir / name
+def dataset_cache(dataset_dir: Path, cache_root: str | Path, name: str) -> Path:
+    """Where c3seg keeps `name` derived from the dataset in `dataset_dir` (a label cache, converted
+    masks): a per-dataset folder under the cache folder `cache_root` (data.root), never the dataset
+    folder itself, which stays exactly as its owner left it."""
     tag = hashlib.sha1(str(dataset_dir.resolve()).encode()).hexdigest()[:10]
     return Path(cache_root) / "dataset-cache" / f"{dataset_dir.name}-{tag}" / name
 

@@ -1,1 +1,1 @@
-"""The machinery under the stages: the run folder, the stage records, shared training helpers, distributed."""
+"""The machinery under the stages: the run folder, the stage records, shared training helpers, distributed, worker processes."""

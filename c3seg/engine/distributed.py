@@ -55,3 +55,20 @@ def local_device(name: str = "auto") -> torch.device:
             return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
         return torch.device("cpu")
     return torch.device(name)
+
+
+def check_device(name: str, cpu: str) -> torch.device:
+    """`local_device(name)`, refused with ValueError when this machine cannot run it (no CUDA GPU,
+    too few GPUs, not a device name). `cpu` is how the caller's user asks for the CPU instead:
+    '--device cpu' on the command line, 'device=cpu' as a setting, 'device="cpu"' in Python."""
+    try:
+        device = local_device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a device: use auto, cpu, cuda or cuda:N ({cpu})") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"device {name!r} asked for, but this PyTorch sees no CUDA GPU; use {cpu}")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"device {name!r} asked for, but this machine has {count} CUDA GPU(s); use {cpu}")
+    return device

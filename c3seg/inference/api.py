@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from c3seg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
-from c3seg.engine.distributed import local_device
+from c3seg.engine.distributed import check_device
 from c3seg.engine.run import Run
 from c3seg.inference.crf import dense_crf
 from c3seg.inference.forward import foreground_prob, segment
@@ -60,17 +60,12 @@ class ModelInfo:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
 
 
-def _as_device(device: str | torch.device) -> torch.device:
-    device = local_device(str(device))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device} asked for, but this PyTorch sees no CUDA GPU; use --device cpu")
-    return device
-
-
 def _check_image(image: np.ndarray) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise ValueError(f"expected an (H, W, 3) uint8 RGB array, got {got}; c3seg.io.read_image reads one")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"the image is empty ({image.shape[0]}x{image.shape[1]} pixels); pass one of 1x1 or more")
     return image
 
 
@@ -84,7 +79,7 @@ class Segmenter:
         lnet: nn.Module | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
-        self.device = _as_device(device)
+        self.device = check_device(str(device), 'device="cpu"')
         self.net = seg.to(self.device).eval()
         self.lnet = lnet.to(self.device).eval() if lnet is not None else None
         self.info = info

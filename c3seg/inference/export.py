@@ -104,7 +104,16 @@ def export_onnx(seg: Segmenter, out: Path, size: tuple[int, int] = (256, 256)) -
     return worst
 
 
+def check_file_out(path: Path, flag: str, example: str) -> None:
+    """Refuse, before any work, an output file path that is an existing folder."""
+    if path.is_dir():
+        raise ValueError(f"{flag} {path} is a folder; export writes one file there: name a file, e.g. {path / example}")
+
+
 def export_command(args: argparse.Namespace) -> int:
+    check_file_out(args.out, "--out", "model.safetensors")
+    if args.onnx:
+        check_file_out(args.onnx, "--onnx", "model.onnx")
     seg = load_run_model(args.run, args.method, "cpu", with_lnet=not args.no_lnet)
     export_safetensors(seg, args.out, with_lnet=not args.no_lnet)
     log.info(

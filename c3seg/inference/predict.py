@@ -2,7 +2,10 @@
 with an optional dense CRF; or the L-Net's class-agnostic object masks (`--method lnet-foreground`).
 
 Outputs mirror the input tree under --out (a/x.jpg and b/x.jpg -> OUT/a/x.png, OUT/b/x.png), so
-no two inputs write the same file. Unreadable images are skipped with a warning, counted at the
+no two inputs write the same file; each is named after the path given (a symbolic link after the
+link, not its target). --out must lie outside every input (a folder, a file, or the folder a
+glob searches) and hold none: an output can never replace an input, and a later predict never
+reads c3seg's outputs as images. Unreadable images are skipped with a warning, counted at the
 end, and make the exit status 1.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import logging
 import os
 import sys
@@ -19,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from c3seg.engine.distributed import check_device
 from c3seg.inference.api import Segmenter, load
 from c3seg.io import IMAGE_SUFFIXES, colorize, read_image, write_image, write_label_png
 
@@ -34,8 +39,17 @@ def overlay(image: np.ndarray, label: np.ndarray, alpha: float = 0.5) -> np.ndar
     return np.where(fg, (1 - alpha) * image + alpha * colour, image).astype(np.uint8)
 
 
+def _wild(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def _is_glob(spec: str) -> bool:
+    return _wild(spec) and not Path(spec).exists()
+
+
 def expand_inputs(specs: list[str]) -> list[Path]:
-    """Files, folders (every image below them) and glob patterns -> sorted unique image paths."""
+    """Files, folders (every image below them) and glob patterns -> sorted unique image paths,
+    absolute but with symbolic links kept: outputs are named after the paths the user gave."""
     found: list[Path] = []
     for spec in specs:
         p = Path(spec)
@@ -43,15 +57,48 @@ def expand_inputs(specs: list[str]) -> list[Path]:
             found += [f for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
         elif p.is_file():
             found.append(p)
-        elif any(ch in spec for ch in "*?["):
+        elif _is_glob(spec):
             matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
             found += [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_SUFFIXES]
         else:
             raise FileNotFoundError(f"{spec}: no such file, folder or matching glob")
-    unique = list(dict.fromkeys(f.resolve() for f in found))
+    unique = list(dict.fromkeys(Path(os.path.abspath(f)) for f in found))
     if not unique:
         raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {' '.join(specs)}")
     return unique
+
+
+def input_trees(specs: list[str]) -> list[Path]:
+    """What each input reads: a file, a folder (everything below it), or for a glob the folder
+    before its first wildcard ('photos/**/*.jpg' -> photos)."""
+    trees = []
+    for spec in specs:
+        if _is_glob(spec):
+            trees.append(Path(*itertools.takewhile(lambda part: not _wild(part), Path(spec).parts)))
+        else:
+            trees.append(Path(spec))
+    return trees
+
+
+def check_out(out: Path, inputs: list[Path]) -> None:
+    """Refuse, before anything is written, an --out that is a file, that is or lies inside an input
+    (a file or a folder of `inputs`), or that holds one: its outputs would replace inputs, or be
+    read as images by the next predict. Real locations are compared (links followed)."""
+    if out.is_file():
+        raise ValueError(f"--out {out} is a file; predict writes a folder of label maps: name a folder")
+    where = out.resolve()
+    for tree in inputs:
+        real = tree.resolve()
+        if where == real or real in where.parents:
+            raise ValueError(
+                f"--out {out} is inside the input {tree}: outputs could replace inputs and be read "
+                "as images next time; choose an --out outside every input"
+            )
+        if where in real.parents:
+            raise ValueError(
+                f"the input {tree} is inside --out {out}: outputs could replace it; choose an --out "
+                "that holds no input"
+            )
 
 
 def output_names(images: list[Path]) -> dict[Path, Path]:
@@ -85,7 +132,9 @@ def predict_files(
     overlays: bool = False,
     progress: bool | None = None,
 ) -> list[Path]:
-    """Predict every image into `out`; returns the images that could not be read."""
+    """Predict every image into `out`; returns the images that could not be read. An `out` that
+    is an image or holds one is refused (`check_out`)."""
+    check_out(out, images)
     names = output_names(images)
     failed: list[Path] = []
     bar = tqdm(
@@ -120,6 +169,8 @@ def predict_files(
 
 def predict_command(args: argparse.Namespace) -> int:
     images = expand_inputs(args.images)
+    check_out(args.out, input_trees(args.images))
+    check_device(args.device, "--device cpu")
     if args.method == FOREGROUND:
         seg = load(args.run, method=_any_method(args.run), device=args.device)
     else:

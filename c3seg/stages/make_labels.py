@@ -33,6 +33,7 @@ from c3seg.diffusion.worker import Task, limit_threads, run_task
 from c3seg.engine import distributed as dist
 from c3seg.engine.distributed import local_device
 from c3seg.engine.run import Run
+from c3seg.engine.workers import children_ignore_ctrl_c
 from c3seg.evaluation.figures import write_fig3
 from c3seg.evaluation.metrics import ConfusionMatrix, mean_iou
 from c3seg.evaluation.report import NOT_SCORED
@@ -61,9 +62,14 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor | None:
+    """`workers` processes (None for one: work in this process), all started now, ignoring Ctrl-C."""
     if workers <= 1:
         return None
-    return ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=limit_threads)
+    with children_ignore_ctrl_c():
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=limit_threads)
+        for _ in range(workers):  # each submit to a pool with no idle worker starts one
+            pool.submit(int)
+    return pool
 
 
 def _drain(pending: list[Future], keep: int, bar: tqdm | None = None) -> list[Any]:

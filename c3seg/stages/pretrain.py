@@ -82,7 +82,7 @@ from c3seg.engine.training import (
 )
 from c3seg.evaluation.scoring import evaluate_classifier, top1
 from c3seg.inference.forward import pool_scores
-from c3seg.io import write_json
+from c3seg.io import atomic_path, write_json
 from c3seg.models import build_model
 from c3seg.models.weights import save_weights
 from c3seg.splits import SplitSet
@@ -279,14 +279,12 @@ def train_classifier(cfg: Config, cache: Path, corpus: ImageFolderCorpus) -> Pat
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)  # the cache is only ever replaced by renames, so a hard link stays valid
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)  # the cache is only ever replaced by renames, so a hard link stays valid
+        except OSError:
+            shutil.copyfile(src, tmp)
 
 
 def pretrain(cfg: Config, run: Run, data: SegData | None = None, split: SplitSet | None = None) -> Path:

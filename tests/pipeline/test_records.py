@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from c3seg.cli import main
 from c3seg.config import load_config
 from c3seg.engine.records import read_stamp, stale_reason
 from c3seg.engine.run import Run
+from c3seg.io import TMP_MARK
 from c3seg.pipeline import parse_stages, run_lock, run_stages, status
 
 METHODS = "methods=fully-supervised,cam-threshold,lnet-cam,lnet"
@@ -108,12 +110,27 @@ def test_stale_reason_names_settings_and_upstream() -> None:
 
 
 
+def _dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
 def test_second_process_is_refused_and_tmp_files_removed(tmp_path: Path) -> None:
     run = Run(tmp_path / "run")
     run.root.mkdir()
-    left = run.root / "lnet" / ".model.pt.abc123.tmp.pt"
+    left = run.root / "lnet" / f".model.pt{TMP_MARK}{_dead_pid()}-abc123.pt"  # its writer is gone
     left.parent.mkdir()
     left.write_bytes(b"")
+    users = [  # hidden temporary-looking files of the user's, and a live process's c3seg write
+        run.root / ".draft.tmp",
+        run.root / "lnet" / ".model.pt.abc123.tmp.pt",
+        run.root / f".x{TMP_MARK}notes",
+        run.root / "lnet" / f".last.pt{TMP_MARK}{os.getppid()}-xyz.pt",
+    ]
+    for f in users:
+        f.write_text("the user's")
     fd = os.open(run.lock, os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     os.write(fd, b"4242")
@@ -126,6 +143,7 @@ def test_second_process_is_refused_and_tmp_files_removed(tmp_path: Path) -> None
         os.close(fd)
     with run_lock(run):
         assert not left.exists()
+    assert all(f.read_text() == "the user's" for f in users)  # only c3seg's own temporaries go
 
 
 def test_read_only_run_folder_error(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from c3seg.cli import main
 from c3seg.config import load_config
-from c3seg.io import read_image, read_label, write_image, write_json
+from c3seg.io import TMP_MARK, read_image, read_label, write_image, write_json
 
 
 def test_truncated_and_non_image_files_are_named(tmp_path: Path) -> None:
@@ -148,8 +148,8 @@ def test_full_disk_leaves_nothing_half_written(tmp_path: Path, monkeypatch, capl
         f"data.root={tmp_path / 'data'}",
     ]
     assert main(args) == 2
-    assert "disk full while writing" in caplog.text and "rerun the same command" in caplog.text
-    leftovers = [p for p in out.rglob("*") if p.is_file() and (".tmp" in p.name or p.suffix == ".pt")]
+    assert f"no space left on {out / 'lnet'}" in caplog.text and "rerun the same command" in caplog.text
+    leftovers = [p for p in out.rglob("*") if p.is_file() and (TMP_MARK in p.name or p.suffix == ".pt")]
     assert leftovers == []
     monkeypatch.undo()
     assert main(args) == 0  # space again: the same command finishes

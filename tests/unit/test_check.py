@@ -20,7 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 @pytest.fixture(autouse=True)
 def _in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # check's default cache root (data-cache) stays inside tmp_path
+    monkeypatch.setenv("C3SEG_CACHE", str(tmp_path / "cache"))  # check's default cache folder
 
 
 def check(capsys, dataset: str, split: str | None = None) -> tuple[int, str]:
@@ -109,7 +109,8 @@ def test_voc_with_sbd_and_a_bad_mat(tmp_path, capsys):
     sbd = write_sbd(tmp_path, {"2008_000100": 3}, {"2008_000101": 12})
     rc, out = check(capsys, f"voc:{devkit}", "voc-split3")
     assert rc == 0 and "train: 3 images" in out and count(out, "bird") == [1, 0], out
-    (devkit / "VOC2012" / "SegmentationClassAug" / "2008_000101.png").unlink()
+    (aug,) = (tmp_path / "cache").rglob("SegmentationClassAug")  # built in the cache, not the dataset
+    (aug / "2008_000101.png").unlink()
     (sbd / "cls" / "2008_000101.mat").write_bytes(b"not a mat file")
     rc, out = check(capsys, f"voc:{devkit}")
     assert rc == 1 and "2008_000101: cannot build" in out and "2008_000101.png: mask is missing" in out

@@ -13,7 +13,7 @@ from c3seg.config import DataConfig
 from c3seg.data import coco
 from c3seg.data.load import load_dataset
 from c3seg.data.voc import VOC_CLASSES
-from c3seg.io import read_label
+from c3seg.io import TMP_GLOB, read_label
 from c3seg.splits import SPLIT_DIR
 
 # pycocotools' decode trips numpy 2's copy-keyword deprecation on every call
@@ -71,7 +71,7 @@ def test_masks_are_cached_once_under_root(tmp_path):
     before = data.train[0].mask.stat().st_mtime_ns
     coco.load_coco(str(root), cfg(tmp_path))
     assert data.train[0].mask.stat().st_mtime_ns == before
-    assert not list(cache.rglob("*.tmp*"))
+    assert not list(cache.rglob(TMP_GLOB))
 
 
 def test_missing_annotations(tmp_path):

@@ -14,7 +14,7 @@ from datatrees import label_map, shared_data, write_sbd, write_sbd_mat, write_vo
 from c3seg.config import DataConfig
 from c3seg.data import voc
 from c3seg.data.load import load_dataset
-from c3seg.io import read_label
+from c3seg.io import TMP_GLOB, read_label
 
 TRAIN = {"2007_000001": 1, "2007_000002": 15}
 VAL = {"2007_000010": 7}
@@ -32,7 +32,8 @@ def test_voc_without_sbd_trains_on_voc_train_and_warns(tmp_path, caplog):
     assert [s.id for s in data.train] == list(TRAIN) and [s.id for s in data.val] == list(VAL)
     assert [s.labels for s in data.train] == [(1,), (15,)] and data.val[0].labels == (7,)
     assert data.num_classes == 21 and data.classes[20] == "tvmonitor"
-    assert (devkit / "VOC2012" / ".c3seg-labels.json").exists()  # writable folder: cache beside the data
+    assert list((tmp_path / "cache").rglob("image-labels.json"))  # the cache folder, not the dataset
+    assert not (devkit / "VOC2012" / ".c3seg-labels.json").exists()
 
 
 @pytest.mark.parametrize("which", ["VOCdevkit", "VOC2012"])
@@ -47,8 +48,10 @@ def test_train_aug_with_sbd(tmp_path, caplog, which):
     assert "not the standard 10582" in caplog.text
     ids = [s.id for s in data.train]
     assert ids == sorted([*TRAIN, *sbd_only])  # minus VOC val
-    aug = devkit / "VOC2012" / "SegmentationClassAug"
+    aug = data.train[0].mask.parent
+    assert aug.name == "SegmentationClassAug" and (tmp_path / "cache") in aug.parents
     assert all(s.mask.parent == aug for s in data.train), "train_aug must use SegmentationClassAug"
+    assert not (devkit / "VOC2012" / "SegmentationClassAug").exists(), "nothing written into the dataset"
     labels = {s.id: s.labels for s in data.train}
     assert labels == {"2007_000001": (1,), "2007_000002": (15,), "2008_000100": (3,), "2008_000101": (12,)}
     mat = voc.read_sbd_mat(tmp_path / "benchmark_RELEASE" / "dataset" / "cls" / "2008_000101.mat")
@@ -60,7 +63,22 @@ def test_train_aug_with_sbd(tmp_path, caplog, which):
     before = (aug / "2008_000100.png").stat().st_mtime_ns
     load_dataset(cfg(tmp_path, dataset=f"voc:{path}"))
     assert (aug / "2008_000100.png").stat().st_mtime_ns == before
-    assert not list(aug.glob(".*.tmp*")), "no temporary files left behind"
+    assert not list(aug.glob(TMP_GLOB)), "no temporary files left behind"
+
+
+def test_a_complete_prebuilt_aug_folder_is_read_and_never_written(tmp_path):
+    devkit = write_voc(tmp_path, TRAIN, VAL, extra_images=("2008_000100",))
+    write_sbd(tmp_path, {"2008_000100": 3}, {})
+    prebuilt = devkit / "VOC2012" / "SegmentationClassAug"
+    prebuilt.mkdir()
+    for i in TRAIN:  # one mask short of train_aug: built in the cache, the folder left as it is
+        (prebuilt / f"{i}.png").write_bytes((devkit / "VOC2012" / "SegmentationClass" / f"{i}.png").read_bytes())
+    data = voc.load_voc(str(devkit), cfg(tmp_path))
+    assert sorted(p.name for p in prebuilt.iterdir()) == sorted(f"{i}.png" for i in TRAIN)
+    assert all((tmp_path / "cache") in s.mask.parents for s in data.train)
+    (prebuilt / "2008_000100.png").write_bytes(data.train[-1].mask.read_bytes())  # now complete
+    data = voc.load_voc(str(devkit), cfg(tmp_path))
+    assert all(s.mask.parent == prebuilt for s in data.train)
 
 
 def test_read_only_dataset_puts_caches_under_root(tmp_path):
@@ -72,10 +90,10 @@ def test_read_only_dataset_puts_caches_under_root(tmp_path):
         data = voc.load_voc(str(devkit), cfg(tmp_path))
     finally:
         root.chmod(0o755)
-    assert not (root / "SegmentationClassAug").exists() and not (root / ".c3seg-labels.json").exists()
+    assert not (root / "SegmentationClassAug").exists() and not list(root.rglob("*labels.json"))
     cache = tmp_path / "cache"
     assert all(str(s.mask).startswith(str(cache)) for s in data.train)
-    assert list(cache.rglob(".c3seg-labels.json"))
+    assert list(cache.rglob("image-labels.json"))
     assert {s.id: s.labels for s in data.train}["2008_000100"] == (3,)
 
 
@@ -134,4 +152,4 @@ def test_real_voc_sample(tmp_path):
         values = set(np.unique(read_label(s.mask)).tolist())
         assert values == SAMPLE_VALUES[s.id]
         assert s.labels == tuple(sorted(v for v in values if 0 < v < 255))
-    assert list((tmp_path / "cache").rglob(".c3seg-labels.json")), "read-only sample: cache under cfg.root"
+    assert list((tmp_path / "cache").rglob("image-labels.json")), "the cache under cfg.root"

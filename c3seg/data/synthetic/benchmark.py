@@ -30,6 +30,7 @@ from c3seg.config import DataConfig
 from c3seg.data.synthetic.shapes import CATEGORIES, OBJECT_COLOURS, Canvas, value_noise
 from c3seg.data.types import SegData
 from c3seg.data.voclayout import read_split
+from c3seg.engine.workers import children_ignore_ctrl_c
 from c3seg.io import write_image, write_label_png
 
 log = logging.getLogger(__name__)
@@ -185,7 +186,9 @@ def map_tasks(fn: Callable[[Any], Any], tasks: Sequence[Any], processes: int) ->
     threads or locks) when there are 4 tasks or more; `fn` must be a module-level function."""
     if processes <= 1 or len(tasks) < 4:
         return [fn(t) for t in tasks]
-    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+    with children_ignore_ctrl_c():  # Ctrl-C: one line from the main process, no worker tracebacks
+        pool = multiprocessing.get_context("spawn").Pool(processes)  # starts every worker now
+    with pool:
         return pool.map(fn, tasks, chunksize=1)
 
 
