@@ -79,11 +79,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    from c3seg.config import Config, load_config
+    from c3seg.config import load_config
     from c3seg.config_doc import markdown, text
 
-    # the declared defaults as they are (data.root "" = the cache folder, resolved only when a run loads it)
-    cfg = load_config(args.config, args.overrides) if args.config or args.overrides else Config()
+    cfg = load_config(args.config, args.overrides)
     print((markdown if args.markdown else text)(cfg), end="")
     return 0
 

@@ -18,7 +18,7 @@ from functools import cache
 from typing import Any
 
 from c3seg import config
-from c3seg.config import RANGES, Config
+from c3seg.config import RANGES, Config, cache_root
 
 TOP = "top level"  # the Config fields that are values, not sections
 
@@ -108,8 +108,8 @@ def sections(cfg: Config) -> list[tuple[str, str, list[Setting]]]:
         rows = [
             Setting(
                 f"{f.name}.{g.name}",
-                getattr(value, g.name),
-                getattr(base, g.name),
+                _declared(f.name, g.name, getattr(value, g.name)),
+                _declared(f.name, g.name, getattr(base, g.name)),
                 _range(f.name, g.name),
                 field_doc(type(value), g.name),
             )
@@ -117,6 +117,14 @@ def sections(cfg: Config) -> list[tuple[str, str, list[Setting]]]:
         ]
         out.append((f.name, section_doc(type(value)), rows))
     return [*out, (TOP, "", top)]
+
+
+def _declared(section: str, name: str, value: Any) -> Any:
+    """data.root as declared: "" where it is the default cache folder, which a config resolves to
+    an absolute path that depends on the machine ($C3SEG_CACHE, the home folder)."""
+    if (section, name) == ("data", "root") and value == str(cache_root("")):
+        return ""
+    return value
 
 
 def show(value: Any) -> str:
