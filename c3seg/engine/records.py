@@ -42,6 +42,9 @@ NOT_IN_KEY = {
     "labels": {"workers", "shard", "batch_size", "figure_images"},
 }
 LABEL_UNITS = ("make-labels", "self-train")
+# settings newer than records that also match a record without them at a value other than their
+# default: the one that does what c3seg did before they existed on a CPU (fp32, eager)
+AS_BEFORE = {"precision": "fp32", "compile": "off"}
 
 
 def units(stage: str, cfg: Config) -> list[str]:
@@ -212,6 +215,12 @@ def _defaults() -> dict[str, Any]:
     return {k: _plain(v) for k, v in _flat(dataclasses.asdict(Config()))}
 
 
+def _as_before(path: str, defaults: dict[str, Any]) -> list[Any]:
+    """The values of a setting newer than a record that match the record (`section.key` path)."""
+    name = path.rpartition(".")[2]
+    return [defaults[path]] + ([AS_BEFORE[name]] if name in AS_BEFORE else [])
+
+
 def _speed_only(path: str) -> bool:
     """Whether a flat key path (`data.workers`) names a setting of NOT_IN_KEY."""
     section, _, name = path.partition(".")
@@ -229,7 +238,7 @@ def stale_reason(record: dict[str, Any], want: dict[str, Any]) -> str | None:
         for k in sorted(set(old) | set(new))
         if old.get(k) != new.get(k)
         # a setting newer than the record, left at its default: the record was made as it says
-        and not (k not in old and k in defaults and _plain(new.get(k)) == defaults[k])
+        and not (k not in old and k in defaults and _plain(new.get(k)) in _as_before(k, defaults))
     ]
     reasons = []
     for k in changed[:3]:
