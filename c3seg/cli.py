@@ -312,6 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workers", type=int, help="loader workers (default: the config's data.workers)")
     p.add_argument("--steps", type=int, default=10, help="timed steps (after 3 warm-up steps)")
+    p.add_argument(
+        "--rows",
+        help="comma list of c3seg.bench.train.VARIANTS (default: fp32-eager, bf16, channels_last, compile, ...)",
+    )
+    p.add_argument("--peak-n", type=int, default=0, help="side of the peak matmuls (0: 2048, 8192 on CUDA)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
     p.add_argument("--json", action="store_true", help="print one JSON object on the last line")
     p.set_defaults(func=lambda a: _call("c3seg.bench.train:bench_train_command", a))

@@ -6,9 +6,14 @@ For a config's segmentation backbone at its crop and batch size (or the ones giv
   model-only infer   a batch of full images (the config's eval size) without gradients
   real loop          generated JPEG/PNG pairs on disk read by the stages' own Dataset, transform
                      and DataLoader (workers, pinned memory), then the same train step
-and the ratio real loop / model-only. On CUDA every combination of bf16 autocast and
-channels_last is timed; on CPU fp32 with and without channels_last (bf16 on CPU is slower there).
-Images/s are medians over timed steps after warm-up steps.
+and the ratio real loop / model-only, for each variant of VARIANTS (fp32 eager contiguous, bf16
+autocast, channels_last, torch.compile and their combinations; bf16 rows on a CPU only where it has
+native bf16, c3seg.engine.precision.cpu_bf16), plus a row `default`: the variant the stages use
+here with the config's seg settings (precision, compile; channels_last on CUDA only). Each row also
+gives the achieved training GFLOP/s: FlopCounterMode's count of one forward (2 FLOPs a
+multiply-add) x 3 for forward and backward, times model-only images/s. The machine's peak is a
+large fp32 and a large bf16 matmul timed in the same run. Images/s are medians over timed steps
+after warm-up steps (compilation happens in the first; `first_step_s` shows its cost).
 """
 
 from __future__ import annotations
@@ -24,15 +29,32 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 from c3seg.config import load_config
 from c3seg.data.torchdata import PairSet
 from c3seg.data.transforms import train_transform
 from c3seg.engine.distributed import check_device
-from c3seg.engine.training import autocast, make_loader
+from c3seg.engine.precision import cpu_bf16, resolve_compile
+from c3seg.engine.training import autocast, make_loader, use_bf16
 from c3seg.io import write_image, write_label_png
 from c3seg.models import build_model
 from c3seg.models.common import upsample
+
+# row name -> (bf16 autocast, channels_last, torch.compile)
+VARIANTS = {
+    "fp32-eager": (False, False, False),
+    "bf16": (True, False, False),
+    "channels_last": (False, True, False),
+    "compile": (False, False, True),
+    "bf16+channels_last": (True, True, False),
+    "bf16+compile": (True, False, True),
+    "channels_last+compile": (False, True, True),
+    "bf16+channels_last+compile": (True, True, True),
+}
+# timed without --rows: the last two compile as long as the others together (about a minute each
+# on 2 CPU cores)
+DEFAULT_ROWS = ("fp32-eager", "bf16", "channels_last", "compile", "bf16+channels_last", "bf16+compile")
 
 
 def _sync(device: torch.device) -> None:
@@ -79,7 +101,8 @@ def _generated_pairs(folder: Path, n: int, side: int, classes: int) -> list[tupl
     return pairs
 
 
-def _bench_combo(
+def _bench_variant(
+    name: str,
     backbone: str,
     classes: int,
     pairs: list[tuple[Path, Path]],
@@ -88,18 +111,22 @@ def _bench_combo(
     eval_size: tuple[int, int],
     device: torch.device,
     workers: int,
-    bf16: bool,
-    channels_last: bool,
     steps: int,
     warmup: int,
 ) -> dict[str, Any]:
+    bf16, channels_last, compiled = VARIANTS[name]
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = build_model(backbone, classes).to(device).to(memory_format=fmt).train()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    eager = build_model(backbone, classes).to(device).to(memory_format=fmt).train()
+    model: torch.nn.Module = torch.compile(eager) if compiled else eager  # type: ignore[assignment]
+    opt = torch.optim.SGD(eager.parameters(), lr=1e-3, momentum=0.9)
     step = _train_step(model, opt, device, bf16)
     x = torch.randn(batch, 3, crop, crop, device=device).to(memory_format=fmt)
     y = torch.randint(0, classes, (batch, crop, crop), device=device)
+    t0 = time.perf_counter()
+    step(x, y)
+    _sync(device)
+    first = time.perf_counter() - t0
     model_only = _rate(lambda: step(x, y), device, warmup, steps)
 
     loader = make_loader(
@@ -124,19 +151,52 @@ def _bench_combo(
         return batch
 
     return {
+        "name": name,
         "backbone": backbone,
         "device": device.type,
         "bf16": bf16,
         "channels_last": channels_last,
+        "compile": compiled,
         "crop": crop,
         "batch": batch,
         "workers": workers,
         "model_train_img_s": round(model_only, 1),
-        "loop_train_img_s": round(loop, 1),
+        "loop_img_s": round(loop, 1),
         "loop_over_model": round(loop / model_only, 3),
         "infer_img_s": round(_rate(infer, device, warmup, steps), 1),
         "infer_size": f"{w}x{h}",
+        "first_step_s": round(first, 2),
     }
+
+
+def forward_flops(backbone: str, classes: int, crop: int, device: torch.device) -> float:
+    """FLOPs (2 a multiply-add) of one crop x crop image's forward pass, fp32, counted by torch."""
+    model = build_model(backbone, classes).to(device).train()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.randn(2, 3, crop, crop, device=device))
+    return counter.get_total_flops() / 2
+
+
+def peak_matmul(device: torch.device, n: int = 0, repeats: int = 5) -> dict[str, Any]:
+    """GFLOP/s of an n x n by n x n matmul (2 n^3 FLOPs) in fp32 and in bf16: the machine's peak."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    out: dict[str, Any] = {"matmul_n": n}
+    for label, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+
+        def matmul(a: torch.Tensor = a, b: torch.Tensor = b) -> int:
+            torch.mm(a, b)
+            return 1
+
+        rate = _rate(matmul, device, 1, repeats)  # matmuls / s
+        out[f"{label}_gflop_s"] = round(2 * n**3 * rate / 1e9, 1)
+    return out
+
+
+def stage_variant(config_seg: Any, device: torch.device) -> str:
+    """The VARIANTS name the training stages use on `device` with the seg section's settings."""
+    want = (use_bf16(config_seg, device), device.type == "cuda", resolve_compile(config_seg.compile, device))
+    return next(k for k, v in VARIANTS.items() if v == want)
 
 
 def bench_backbone(
@@ -147,23 +207,37 @@ def bench_backbone(
     eval_size: tuple[int, int],
     device: torch.device,
     workers: int,
+    names: list[str],
+    default: str,
     steps: int = 10,
     warmup: int = 3,
 ) -> list[dict[str, Any]]:
-    """One row per precision / memory-format combination (see the module docstring)."""
-    combos = (
-        [(False, False), (False, True)]
-        if device.type == "cpu"
-        else [(b, c) for b in (False, True) for c in (False, True)]
-    )
+    """One row per variant in `names`, then `default` (a copy of the row of the same variant,
+    timed on its own when `names` lacks it); see the module docstring."""
+    flops = forward_flops(backbone, classes, crop, device)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         pairs = _generated_pairs(Path(tmp), batch * (steps + warmup), int(crop * 1.25), classes)
-        return [
-            _bench_combo(
-                backbone, classes, pairs, crop, batch, eval_size, device, workers, b, c, steps, warmup
+        for name in names + ([] if default in names else [default]):
+            row = _bench_variant(
+                name, backbone, classes, pairs, crop, batch, eval_size, device, workers, steps, warmup
             )
-            for b, c in combos
-        ]
+            row["train_gflop_s"] = round(row["model_train_img_s"] * 3 * flops / 1e9, 1)
+            rows.append(row)
+    same = next(r for r in rows if r["name"] == default)
+    rows = [r for r in rows if r["name"] in names]
+    return rows + [{**same, "name": "default", "same_as": default}]
+
+
+def variant_names(arg: str | None, device: torch.device) -> list[str]:
+    """The --rows list (default: DEFAULT_ROWS), without bf16 ones on a CPU lacking native bf16."""
+    names = arg.split(",") if arg else list(DEFAULT_ROWS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise ValueError(f"--rows: unknown {unknown[0]!r}; choose from {', '.join(VARIANTS)}")
+    if device.type == "cpu" and not cpu_bf16():
+        names = [n for n in names if not VARIANTS[n][0]]
+    return names
 
 
 def bench_train_command(args: argparse.Namespace) -> int:
@@ -178,21 +252,30 @@ def bench_train_command(args: argparse.Namespace) -> int:
         else ((375, 500) if crop > 200 else (cfg.data.bench_size,) * 2)
     )
     workers = cfg.data.workers if args.workers is None else args.workers
+    names, default = variant_names(args.rows, device), stage_variant(cfg.seg, device)
+    peak = peak_matmul(device, args.peak_n)
     rows = []
     for b in backbones:
-        rows += bench_backbone(b, 21, crop, batch, eval_size, device, workers, args.steps)
+        rows += bench_backbone(b, 21, crop, batch, eval_size, device, workers, names, default, args.steps)
     print(
-        f"train-step throughput, {device}, crop {crop}, batch {batch}, {workers} loader workers, median of {args.steps}"
+        f"train-step throughput, {device} ({torch.get_num_threads()} threads), crop {crop}, batch {batch}, "
+        f"{workers} loader workers, median of {args.steps}; default = {default} "
+        f"(seg.precision={cfg.seg.precision}, seg.compile={cfg.seg.compile}); native CPU bf16: {cpu_bf16()}"
     )
     print(
-        "| backbone | bf16 | channels_last | model-only train img/s | real loop img/s | loop / model | inference img/s |"
+        f"peak: {peak['matmul_n']}^2 matmul fp32 {peak['fp32_gflop_s']} GFLOP/s, bf16 {peak['bf16_gflop_s']} GFLOP/s"
     )
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| backbone | variant | model-only train img/s | real loop img/s | loop / model | "
+        "inference img/s | train GFLOP/s | first step s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['backbone']} | {r['bf16']} | {r['channels_last']} | {r['model_train_img_s']} | "
-            f"{r['loop_train_img_s']} | {r['loop_over_model']:.2f} | {r['infer_img_s']} ({r['infer_size']}) |"
+            f"| {r['backbone']} | {r['name']} | {r['model_train_img_s']} | {r['loop_img_s']} | "
+            f"{r['loop_over_model']:.2f} | {r['infer_img_s']} ({r['infer_size']}) | {r['train_gflop_s']} | "
+            f"{r['first_step_s']} |"
         )
     if args.json:
-        print(json.dumps({"train": rows}))
+        print(json.dumps({"train": rows, "peak": peak}))
     return 0

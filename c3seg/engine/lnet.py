@@ -35,6 +35,7 @@ from c3seg.engine.training import (
     prepare,
     save_state,
     unwrap,
+    use_bf16,
 )
 from c3seg.inference.forward import foreground_prob
 from c3seg.losses import lnet_loss
@@ -59,7 +60,7 @@ def foreground_iou(
     model: nn.Module,
     pairs: Sequence[tuple[Path, Path | None]],
     device: torch.device,
-    amp: bool = True,
+    bf16: bool = False,
     threshold: float = 0.5,
 ) -> float:
     """Foreground IoU of M > threshold against binarized masks, accumulated over all pairs (full
@@ -69,7 +70,7 @@ def foreground_iou(
     counts = torch.zeros(3, dtype=torch.float64)  # tp, fp, fn
     for i in range(dist.rank(), len(ds), dist.world_size()):
         image, target, _ = ds[i]  # (3, H, W), (H, W)
-        with autocast(device, amp):
+        with autocast(device, bf16):
             pred = foreground_prob(model, image[None].to(device))[0].cpu() > threshold  # (H, W)
         valid = target != VOID
         fg = (target == 1) & valid
@@ -98,7 +99,8 @@ def fit_lnet(
     (c3seg.stages.self_train), which fine-tunes the L-Net on strong masks plus weak-image targets."""
     device = dist.local_device(cfg.device)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    model = prepare(model, device)
+    model = prepare(model, device, tc)
+    bf16 = use_bf16(tc, device)
     opt = make_optimizer(model, tc)
     best_iou, best_model, best_epoch = -1.0, None, -1
     state, start, tlog = begin(run, stage, model, opt)
@@ -117,7 +119,7 @@ def fit_lnet(
         t0, losses = time.time(), []
         desc = f"{stage} {epoch + 1}/{tc.epochs}"
         for images, masks, _ in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
-            with autocast(device, tc.amp):
+            with autocast(device, bf16):
                 logits = upsample(model(images), masks.shape[-2:])  # (B, 1, H, W)
             loss = lnet_loss(logits.float(), masks)
             opt.zero_grad(set_to_none=True)
@@ -125,7 +127,7 @@ def fit_lnet(
             opt.step()
             losses.append(loss.item())
         seconds = time.time() - t0
-        iou = foreground_iou(unwrap(model), held_pairs, device, tc.amp) if held_pairs else float("nan")
+        iou = foreground_iou(unwrap(model), held_pairs, device, bf16) if held_pairs else float("nan")
         # Keep the best hold-out epoch; when the hold-out cannot score (none, or no pixel), the latest.
         if not math.isfinite(iou) or iou >= best_iou:
             best_iou, best_epoch = (iou if math.isfinite(iou) else -1.0), epoch

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from c3seg.config import TrainConfig
 from c3seg.engine import distributed as dist
+from c3seg.engine.precision import resolve_bf16, resolve_compile
 from c3seg.engine.run import Run
 from c3seg.io import atomic_path, load_checkpoint, save_checkpoint
 
@@ -104,15 +105,22 @@ def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
     return opt
 
 
-def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA; a no-op on CPU (CPU bf16 is slower than fp32 on small machines)."""
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def use_bf16(tc: TrainConfig, device: torch.device) -> bool:
+    """Whether a stage with settings `tc` trains and scores in bf16 on `device` (its `precision`)."""
+    return resolve_bf16(tc.precision, device, tc.amp)
+
+
+def autocast(device: torch.device, bf16: bool = False) -> contextlib.AbstractContextManager:
+    """bf16 autocast on `device` (CUDA or CPU) when `bf16` (a stage's `use_bf16`); fp32 otherwise."""
+    if bf16 and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def prepare(model: nn.Module, device: torch.device) -> nn.Module:
-    """Move to device, channels_last on CUDA, wrap in DDP under torchrun.
+def prepare(model: nn.Module, device: torch.device, tc: TrainConfig | None = None) -> nn.Module:
+    """Move to device, channels_last on CUDA, wrap in DDP under torchrun, and torch.compile when
+    tc.compile says so on this device (c3seg.engine.precision; tc None: eager). `unwrap` gives
+    the plain network back (for state dicts and evaluation, which stays eager).
 
     Training on CPU stays contiguous: channels_last there is no faster for training, and its other
     rounding order trains other networks, so CPU results would change with it (docs/results.md).
@@ -126,10 +134,15 @@ def prepare(model: nn.Module, device: torch.device) -> nn.Module:
         model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    if tc is not None and resolve_compile(tc.compile, device):
+        log.info("compiling the training network (torch.compile, inductor)")
+        model = torch.compile(model)  # type: ignore[assignment]  # an OptimizedModule
     return model
 
 
 def unwrap(model: nn.Module) -> nn.Module:
+    """The plain network inside `prepare`'s torch.compile and DDP wrappers."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 

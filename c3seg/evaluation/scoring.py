@@ -29,7 +29,7 @@ def evaluate_model(
     pairs: Sequence[tuple[Path, Path | None]],
     num_classes: int,
     device: torch.device,
-    amp: bool = True,
+    bf16: bool = False,
     batch_size: int = 16,
     workers: int = 0,
     crf: str = "none",
@@ -51,7 +51,7 @@ def evaluate_model(
 
     def flush() -> None:
         if images:
-            with autocast(device, amp):
+            with autocast(device, bf16):
                 prob = segment(model, torch.stack(images).to(device))  # (B, C, H, W)
             if crf != "none":
                 prob = _refine(torch.stack(images).to(device), prob, crf, timing)
@@ -114,7 +114,7 @@ def multilabel_metrics(scores: torch.Tensor, labels: torch.Tensor) -> dict[str, 
 
 @torch.no_grad()
 def evaluate_classifier(
-    model: nn.Module, ds: LabelSet, device: torch.device, amp: bool = True, pool: str = "gap"
+    model: nn.Module, ds: LabelSet, device: torch.device, bf16: bool = False, pool: str = "gap"
 ) -> dict[str, float]:
     """F1 / mAP of the image-level logits (pooled class maps) on full images, batch 1 (sizes
     differ). Every process scores the whole (small) hold-out, so all ranks agree."""
@@ -122,7 +122,7 @@ def evaluate_classifier(
     scores, labels = [], []
     for i in range(len(ds)):
         image, y, _ = ds[i]  # (3, H, W), (C-1,)
-        with autocast(device, amp):
+        with autocast(device, bf16):
             scores.append(class_scores(model, image[None].to(device), pool)[0].cpu())  # (C-1,)
         labels.append(y)
     if not scores:

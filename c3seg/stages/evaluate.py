@@ -15,7 +15,7 @@ from c3seg.data.types import Sample, SegData
 from c3seg.engine import distributed as dist
 from c3seg.engine.records import file_hash
 from c3seg.engine.run import Run
-from c3seg.engine.training import load_model
+from c3seg.engine.training import load_model, use_bf16
 from c3seg.evaluation.figures import weak_val_images, write_fig6
 from c3seg.evaluation.plots import iou_bars, training_curves
 from c3seg.evaluation.report import fmt_pct, method_row, write_report
@@ -69,7 +69,7 @@ def evaluate_method(cfg: Config, run: Run, data: SegData, method: str, crf: str 
         val_pairs(data.val),
         data.num_classes,
         device,
-        cfg.seg.amp,
+        use_bf16(cfg.seg, device),
         workers=cfg.data.workers,
         crf=crf,
         timing=timing,

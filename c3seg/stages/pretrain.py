@@ -79,6 +79,7 @@ from c3seg.engine.training import (
     set_lr,
     start_epoch,
     unwrap,
+    use_bf16,
 )
 from c3seg.evaluation.scoring import evaluate_classifier, top1
 from c3seg.inference.forward import pool_scores
@@ -148,7 +149,8 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
     device = dist.local_device(cfg.device)
     ds, held_ds = corpus_sets(corpus, pc, decoded_budget(cfg.data))
     loader = make_loader(ds, pc.batch_size, cfg.data.workers, train=True, seed=pc.seed)
-    model = prepare(build_model(pc.backbone, corpus.num_categories, pc.pretrained), device)
+    model = prepare(build_model(pc.backbone, corpus.num_categories, pc.pretrained), device, pc)
+    bf16 = use_bf16(pc, device)
     opt = make_optimizer(model, pc)
     state = resume_state(cache / "last.pt")
     start = restore(state, model, opt)
@@ -171,7 +173,7 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
         ):
             set_lr(opt, poly_lr(pc.lr, epoch * len(loader) + it, total))
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            with autocast(device, pc.amp):
+            with autocast(device, bf16):
                 maps = model(images)  # (B, K, h, w) class score maps
             logits = pool_scores(maps.float(), pc.pool)  # (B, K) image-level logits
             loss = F.binary_cross_entropy_with_logits(logits, targets)
@@ -181,7 +183,7 @@ def train_backbone(cfg: Config, cache: Path, corpus: Corpus) -> Path:
             losses.append(loss.item())
             seen += len(images)
         seconds = time.perf_counter() - t0
-        metrics = evaluate_classifier(unwrap(model), held_ds, device, pc.amp, pc.pool)
+        metrics = evaluate_classifier(unwrap(model), held_ds, device, bf16, pc.pool)
         tlog.write(
             epoch=epoch,
             loss=sum(losses) / max(len(losses), 1),

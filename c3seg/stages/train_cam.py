@@ -40,6 +40,7 @@ from c3seg.engine.training import (
     save_state,
     seed_everything,
     unwrap,
+    use_bf16,
 )
 from c3seg.evaluation.scoring import evaluate_classifier
 from c3seg.inference.forward import pool_scores
@@ -72,7 +73,8 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     ds = label_set(train, data.num_classes, tf, decoded_budget(cfg.data))
     held_ds = label_set(held, data.num_classes, eval_transform())
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    model = prepare(build_model(tc.backbone, k, pretrained_weights(tc, run)), device)
+    model = prepare(build_model(tc.backbone, k, pretrained_weights(tc, run)), device, tc)
+    bf16 = use_bf16(tc, device)
     opt = make_optimizer(model, tc)
     state, start, tlog = begin(run, STAGE, model, opt)
     log.info(
@@ -88,7 +90,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         t0, losses = time.time(), []
         desc = f"cam {epoch + 1}/{tc.epochs}"
         for images, targets, _ in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
-            with autocast(device, tc.amp):
+            with autocast(device, bf16):
                 maps = model(images)  # (B, C-1, h, w): the class activation maps before pooling
             logits = pool_scores(maps.float(), tc.pool)  # (B, C-1): image-level logits
             loss = F.binary_cross_entropy_with_logits(logits, targets)  # multi-label soft margin
@@ -97,7 +99,7 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
             opt.step()
             losses.append(loss.item())
         seconds = time.time() - t0
-        metrics = evaluate_classifier(unwrap(model), held_ds, device, tc.amp, tc.pool)
+        metrics = evaluate_classifier(unwrap(model), held_ds, device, bf16, tc.pool)
         tlog.write(
             epoch=epoch,
             loss=sum(losses) / max(len(losses), 1),

@@ -57,6 +57,7 @@ from c3seg.engine.training import (
     seed_everything,
     start_epoch,
     unwrap,
+    use_bf16,
 )
 from c3seg.evaluation.metrics import label_f1, mean_iou
 from c3seg.evaluation.scoring import evaluate_model
@@ -101,7 +102,7 @@ def discriminator_step(
     pnet: nn.Module,
     opt: torch.optim.Optimizer,
     size: int,
-    amp: tuple[torch.device, bool],
+    cast: tuple[torch.device, bool],
 ) -> dict[str, float]:
     """One P-Net update with Eq. 5 on a batch; seg_probs (B, C, H, W) is detached here.
 
@@ -110,7 +111,7 @@ def discriminator_step(
     real = pnet_input(images, label_maps(masks, probs), size)  # (B, 3C, S, S), label 1
     fake = pnet_input(images, probs, size)  # (B, 3C, S, S), label 0
     b = images.shape[0]
-    with autocast(*amp):
+    with autocast(*cast):
         logits = pnet(torch.cat([real, fake])).float()  # (2B,)
     loss_real = F.binary_cross_entropy_with_logits(logits[:b], torch.ones(b, device=logits.device))
     loss_fake = F.binary_cross_entropy_with_logits(logits[b:], torch.zeros(b, device=logits.device))
@@ -138,24 +139,24 @@ def run_epoch(
     """One epoch. opt_s None: P-Net pre-training with S fixed (Eq. 5); otherwise fine-tuning,
     alternating Eq. 5 (P) and Eq. 4 (S) per batch, J_m = seg_loss (train-seg's loss; plain
     cross-entropy when None). Returns epoch means."""
-    pc, amp = cfg.pnet, (device, cfg.seg.amp)
+    pc, cast = cfg.pnet, (device, use_bf16(cfg.seg, device))  # autocast(*cast) for both nets
     seg.train(opt_s is not None)
     pnet.train()
     sums: dict[str, float] = {}
     n = 0
     for images, masks, idx in progress(loader, images_per_epoch(loader), "pnet"):
         images, masks = images.to(device, non_blocking=True), masks.to(device, non_blocking=True)
-        with torch.set_grad_enabled(opt_s is not None), autocast(*amp):
+        with torch.set_grad_enabled(opt_s is not None), autocast(*cast):
             logits = upsample(seg(images), masks.shape[-2:]).float()  # (B, C, H, W)
         probs = torch.softmax(logits, 1)  # (B, C, H, W)
-        row = discriminator_step(probs, images, masks, pnet, opt_p, pc.input_size, amp)
+        row = discriminator_step(probs, images, masks, pnet, opt_p, pc.input_size, cast)
         if opt_s is not None:
             ce = (  # J_m
                 seg_loss(logits, masks, idx) if seg_loss else F.cross_entropy(logits, masks, ignore_index=255)
             )
             disc = unwrap(pnet)  # P is fixed in this step: no DDP reduction, no weight gradients
             disc.requires_grad_(False)
-            with autocast(*amp):
+            with autocast(*cast):
                 fooled = disc(pnet_input(images, probs, pc.input_size)).float()  # (B,)
             disc.requires_grad_(True)
             adv = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))  # J_b(1, P(S(I)))
@@ -181,14 +182,14 @@ def weak_holdout(cfg: Config, data: SegData, split: SplitSet) -> list[Sample]:
 
 
 @torch.no_grad()
-def weak_label_f1(seg: nn.Module, samples: list[Sample], device: torch.device, amp: bool) -> float:
+def weak_label_f1(seg: nn.Module, samples: list[Sample], device: torch.device, bf16: bool) -> float:
     """Mean `metrics.label_f1` (in %) of predictions on weak hold-out images; no mask is read."""
     seg = unwrap(seg)
     seg.eval()
     scores = []
     for s in samples:
         x = normalize(torch.from_numpy(read_image(s.image)).permute(2, 0, 1)[None].to(device))
-        with autocast(device, amp):
+        with autocast(device, bf16):
             pred = segment(seg, x).argmax(1)[0].cpu().numpy()  # (H, W)
         scores.append(label_f1(pred, s.labels))
     return 100.0 * sum(scores) / len(scores) if scores else float("nan")
@@ -199,10 +200,10 @@ def selection_score(
 ) -> dict[str, float]:
     """What chooses the checkpoint (`pnet.select`): strong hold-out mIoU, or its mean with the weak
     hold-out's label agreement. Both in %."""
-    cm = evaluate_model(unwrap(seg), held, data.num_classes, device, cfg.seg.amp)
+    cm = evaluate_model(unwrap(seg), held, data.num_classes, device, use_bf16(cfg.seg, device))
     out = {"holdout_miou": 100.0 * mean_iou(cm.iou())}
     if cfg.pnet.select == "strong+labels" and weak_held:
-        out["weak_label_f1"] = weak_label_f1(seg, weak_held, device, cfg.seg.amp)
+        out["weak_label_f1"] = weak_label_f1(seg, weak_held, device, use_bf16(cfg.seg, device))
         out["score"] = 0.5 * (out["holdout_miou"] + out["weak_label_f1"])
     elif cfg.pnet.select in ("strong", "strong+labels"):
         out["score"] = out["holdout_miou"]
@@ -278,8 +279,8 @@ def train_pnet(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     seed_everything(cfg.seed)
     device = dist.local_device(cfg.device)
     backbone, seg = start_network(run, data)
-    seg = prepare(seg, device)
-    pnet = prepare(PNet(data.num_classes, pc.input_size), device)
+    seg = prepare(seg, device, cfg.seg)  # both networks train with seg.precision and seg.compile
+    pnet = prepare(PNet(data.num_classes, pc.input_size), device, cfg.seg)
     opt_s = adversarial_optimizer(
         seg.parameters(), pc.optim_seg, pc.lr_seg, cfg.seg.momentum, cfg.seg.weight_decay
     )

@@ -42,6 +42,7 @@ from c3seg.engine.training import (
     save_state,
     seed_everything,
     unwrap,
+    use_bf16,
 )
 from c3seg.losses import segmentation_loss
 from c3seg.methods import METHODS, method_pairs
@@ -68,7 +69,8 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     ds = PairSet(pairs, tf, keep_mb=decoded_budget(cfg.data))
     seg_loss = segmentation_loss(tc, data, pairs, device, method)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
-    model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device)
+    model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device, tc)
+    bf16 = use_bf16(tc, device)
     opt = make_optimizer(model, tc)
     state, start, tlog = begin(run, stage, model, opt)
     log.info("%s: %d training images, %d epochs on %s", method, len(ds), tc.epochs, device)
@@ -77,7 +79,7 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
         t0, losses = time.time(), []
         desc = f"{method} {epoch + 1}/{tc.epochs}"
         for images, masks, idx in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
-            with autocast(device, tc.amp):
+            with autocast(device, bf16):
                 logits = upsample(model(images), masks.shape[-2:]).float()  # (B, C, H, W)
             loss = seg_loss(logits, masks, idx)
             opt.zero_grad(set_to_none=True)

@@ -157,7 +157,7 @@ def test_pretrained_pretrain_initializes_the_networks(pretrained, stage, tmp_pat
     module = {"lnet": train_lnet_mod, "cam": train_cam_mod, "seg": train_seg_mod}[stage]
     built = []
 
-    def capture(model, device):
+    def capture(model, device, tc=None):
         built.append(model.state_dict()[PROBE].clone())
         raise _Built
 

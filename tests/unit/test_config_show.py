@@ -20,7 +20,7 @@ def test_every_setting_has_a_doc_from_its_comment():
         for v in (getattr(Config(), f.name) for f in dataclasses.fields(Config))
     )
     assert [r.name for r in rows if not r.doc] == []
-    assert field_doc(TrainConfig, "amp") == "bf16 autocast on CUDA"  # the comment on its line
+    assert field_doc(TrainConfig, "compile").startswith("torch.compile the training network")  # its line's comment
     assert field_doc(TrainConfig, "head_lr_mult").startswith(
         "learning-rate multiple of the output layer"
     )  # above

@@ -74,15 +74,20 @@ def test_bench_train_reports_model_and_loop_throughput(capsys):
     from c3seg.config import load_config
 
     args = ["bench", "train", "--json", "--steps", "2", "--batch", "4", "--crop", "48", "--workers", "0"]
-    assert main(args) == 0
-    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["train"]
+    assert main([*args, "--rows", "fp32-eager,channels_last", "--peak-n", "256"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = out["train"]
     seg_backbone = load_config("benchmark").seg.backbone  # bench train's default config
-    # on CPU: fp32, contiguous (how the stages train) and channels_last (how they infer)
-    assert [(r["bf16"], r["channels_last"]) for r in rows] == [(False, False), (False, True)]
+    # the benchmark config trains fp32, eager, contiguous on CPU: `default` is fp32-eager's row
+    assert [r["name"] for r in rows] == ["fp32-eager", "channels_last", "default"]
+    assert rows[-1] == {**rows[0], "name": "default", "same_as": "fp32-eager"}
+    assert [(r["bf16"], r["channels_last"], r["compile"]) for r in rows[:2]] == [
+        (False, False, False),
+        (False, True, False),
+    ]
     for row in rows:
         assert row["backbone"] == seg_backbone and row["device"] == "cpu"
-        for key in ("model_train_img_s", "loop_train_img_s", "infer_img_s"):
+        for key in ("model_train_img_s", "loop_img_s", "infer_img_s", "train_gflop_s"):
             assert row[key] > 0
-        assert row["loop_over_model"] == pytest.approx(
-            row["loop_train_img_s"] / row["model_train_img_s"], rel=0.01
-        )
+        assert row["loop_over_model"] == pytest.approx(row["loop_img_s"] / row["model_train_img_s"], rel=0.01)
+    assert out["peak"]["fp32_gflop_s"] > 0 and out["peak"]["bf16_gflop_s"] > 0
