@@ -157,10 +157,10 @@ def test_full_disk_leaves_nothing_half_written(tmp_path: Path, monkeypatch, capl
 
 
 def test_fuzzed_dataset_files_fail_clearly(tmp_path: Path) -> None:
-    """Random byte flips in images, masks, classes.txt and labels.csv for a bounded time (~10 s):
-    each read either works or raises ValueError / FileNotFoundError naming the file."""
+    """Random byte flips in images, masks, classes.txt and labels.csv, a fixed count of seeded
+    cases (the same cases on every machine): each read either works or raises ValueError /
+    FileNotFoundError naming the file."""
     import shutil
-    import time
 
     from c3seg.data.torchdata import PairSet
     from c3seg.data.transforms import eval_transform
@@ -170,8 +170,8 @@ def test_fuzzed_dataset_files_fail_clearly(tmp_path: Path) -> None:
     files = sorted(
         p for p in clean.rglob("*") if p.is_file() and p.suffix in (".jpg", ".png", ".txt", ".csv")
     )
-    deadline, tries, failures = time.time() + 10, 0, 0
-    while time.time() < deadline and tries < 400:
+    cases, tries, failures = 120, 0, 0
+    while tries < cases:
         root = tmp_path / f"f{tries}"
         shutil.copytree(clean, root)
         victim = root / files[tries % len(files)].relative_to(clean)
@@ -191,7 +191,7 @@ def test_fuzzed_dataset_files_fail_clearly(tmp_path: Path) -> None:
             failures += 1
             text = str(e)
             assert victim.name in text or str(victim) in text or victim.parent.name in text, (victim, text)
-    assert tries >= 20 and failures > 0
+    assert failures > 0
 
 
 @pytest.mark.parametrize(
