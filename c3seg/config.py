@@ -154,7 +154,10 @@ class LabelConfig:
     # calibrate=true chooses it from {0, 0.5, 1} (c3seg.diffusion.calibrate.AFFINITY_GRID)
     affinity_weight: float = 0.5
     calibrate: bool = True  # grid-search the thresholds on strong training images (labels/calibration.json)
-    calib_images: int = 40  # strong training images used by the calibration
+    calib_images: int = 40  # strong images used by the calibration (evenly spread over `calib_set`)
+    # which strong images calibrate: train (every strong training image, most of which the L-Net and
+    # the CAM classifier trained on) | holdout (the strong hold-out, which neither network saw)
+    calib_set: str = "train"
     calib_tolerance: float = 1.0  # mIoU points: near-best settings, among which the best without M wins
     batch_size: int = 8  # network forward passes, images of equal size batched
     # multi-scale inference of M and the CAMs (image rescaled by each factor, mirrored too, maps
@@ -163,6 +166,10 @@ class LabelConfig:
     figure_images: int = 4  # weak images shown in figures/fig3.png
     workers: int = 1  # processes for the CPU diffusion (one BLAS thread each)
     shard: str = "0/1"  # i/n: this process makes labels for every n-th weak image from i
+
+    def __post_init__(self) -> None:
+        if self.calib_set not in ("train", "holdout"):
+            raise ValueError(f"calib_set={self.calib_set!r}: choose train or holdout")
 
 
 @dataclass(frozen=True)
@@ -217,7 +224,7 @@ class PretrainConfig(CamConfig):
         if self.corpus != "shapes" and not (
             self.corpus.startswith("imagefolder:") and self.corpus.split(":", 1)[1].strip()
         ):
-            raise ValueError(f"pretrain.corpus={self.corpus!r}: use shapes or imagefolder:PATH")
+            raise ValueError(f"corpus={self.corpus!r}: use shapes or imagefolder:PATH")
 
 
 @dataclass(frozen=True)

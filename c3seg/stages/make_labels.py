@@ -39,7 +39,7 @@ from c3seg.evaluation.metrics import ConfusionMatrix, mean_iou
 from c3seg.evaluation.report import NOT_SCORED
 from c3seg.inference.maps import label_maps, load_affinity, load_nets
 from c3seg.io import read_json, read_label, write_json
-from c3seg.splits import SplitSet, class_ids, partition
+from c3seg.splits import SplitSet, class_ids, partition, strong_holdout
 
 log = logging.getLogger(__name__)
 CALIB_KEYS = (
@@ -50,6 +50,7 @@ CALIB_KEYS = (
     "slic_iters",
     "alpha",
     "calib_tolerance",
+    "calib_set",
     "scales",
 )
 
@@ -82,9 +83,16 @@ def _drain(pending: list[Future], keep: int, bar: tqdm | None = None) -> list[An
 
 
 def calibrate(
-    cfg: Config, run: Run, data: SegData, strong: list[Sample], nets: Any, device: Any, affinity: Any = None
+    cfg: Config,
+    run: Run,
+    data: SegData,
+    split: SplitSet,
+    strong: list[Sample],
+    nets: Any,
+    device: Any,
+    affinity: Any = None,
 ) -> dict:
-    """Grid-search the thresholds on strong training images (their masks), with the `affinity`
+    """Grid-search the thresholds on strong images' masks (labels.calib_set), with the `affinity`
     network over labels.affinity_weight too. Written into the labels folder, so an interrupted
     make-labels resumes without calibrating again (its record says whether the folder is still
     current: a change of settings removes it)."""
@@ -95,8 +103,11 @@ def calibrate(
         key["affinity"] = True
     if path.exists():
         return read_json(path)
-    # Spread over all strong training images rather than the strong hold-out alone (which the L-Net
-    # never saw): the hold-out is small, so it picks among near-tied settings by chance.
+    # train: spread over all strong training images; holdout: the strong hold-out, which neither
+    # network saw (smaller, so near-tied settings are picked more by chance)
+    if lc.calib_set == "holdout":
+        strong = strong_holdout(data, split, cfg.data.holdout)[1]
+        strong = [s for s in strong if s.image not in {x.image for x in data.extra_strong}]
     with_mask = [s for s in strong if s.mask is not None]
     subset = with_mask[:: max(len(with_mask) // max(lc.calib_images, 1), 1)][: lc.calib_images]
     if not subset:
@@ -211,7 +222,7 @@ def make_labels(cfg: Config, run: Run, data: SegData, split: SplitSet, lnet: str
                 split.name,
             )
         elif lc.calibrate:
-            calib = calibrate(cfg, run, data, strong, nets, device, affinity)
+            calib = calibrate(cfg, run, data, split, strong, nets, device, affinity)
         cfg_diff, cfg_no_m = source_configs(lc, calib)
         pool, pending = _pool(lc.workers), []
         bar = tqdm(total=len(todo), unit="img", desc="make-labels", dynamic_ncols=True)

@@ -92,3 +92,26 @@ def test_missing_checkpoint_says_what_to_run(setup):
 def test_bad_shard():
     with pytest.raises(ValueError, match="i/n"):
         ml.parse_shard("2/2")
+
+
+@pytest.mark.parametrize("calib_set", ["train", "holdout"])
+def test_calibration_reads_the_chosen_strong_images(setup, monkeypatch, calib_set):
+    """labels.calib_set=holdout calibrates on the strong hold-out (which neither network trained
+    on), train on strong training images at large; never on a weak image."""
+    from c3seg.splits import strong_holdout
+
+    cfg, run, data, split = setup
+    cfg = dataclasses.replace(_with(cfg, calib_set=calib_set, calib_images=50), data=dataclasses.replace(cfg.data, holdout=0.3))
+    seen: list[str] = []
+    real_maps = ml.label_maps
+
+    def spy(nets, affinity, samples, *args, **kwargs):
+        seen.extend(s.id for s in samples)
+        return real_maps(nets, affinity, samples, *args, **kwargs)
+
+    monkeypatch.setattr(ml, "label_maps", spy)
+    strong, weak = partition(data, split)
+    ml.calibrate(cfg, run, data, split, strong, ml.load_nets(run, torch.device("cpu")), torch.device("cpu"))
+    held = {s.id for s in strong_holdout(data, split, 0.3)[1]}
+    assert held and seen and not set(seen) & {s.id for s in weak}
+    assert set(seen) == (held if calib_set == "holdout" else {s.id for s in strong})
