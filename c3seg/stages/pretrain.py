@@ -97,11 +97,10 @@ SHAPES_ONLY = ("images", "extra_categories", "crop", "hue", "colour", "affine")
 
 
 def cache_settings(pc: PretrainConfig, corpus: ImageFolderCorpus | None = None) -> dict[str, Any]:
-    """What the cache folder's name hashes (settings.json, source.json hold it). The generated
-    corpus: every pretrain setting but `corpus`, as before that setting existed, so its caches
-    stay valid. An ImageFolder: the settings its training reads, `corpus` its fingerprint."""
+    """What the cache folder's name hashes (settings.json, source.json hold it): the generated
+    corpus, every pretrain setting; an ImageFolder, the settings its training reads and, as
+    `corpus`, its fingerprint."""
     settings = dataclasses.asdict(pc)
-    del settings["corpus"]
     if corpus is None:
         return settings
     return {k: v for k, v in settings.items() if k not in SHAPES_ONLY} | {"corpus": corpus.fingerprint()}

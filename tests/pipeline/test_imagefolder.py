@@ -147,9 +147,14 @@ def test_imagefolder_pretrain_records_top1_and_reuses_the_cache(tmp_path, monkey
     assert records.unit_key("pretrain", cfg, "") != key  # and the run's pretrain output is stale
 
 
-def test_shapes_corpus_keeps_its_cache_key():
-    """Caches made before pretrain.corpus existed stay valid: the default's key is unchanged."""
-    assert pretrain_mod.cache_dir(load_config(None, ["data.root=R"])) == Path("R/pretrain/tiny-a314cd2ac5")
+def test_the_generated_corpus_cache_is_shared_by_datasets_and_keyed_by_its_settings(tmp_path):
+    """The backbone pretrained on the generated corpus depends on the pretrain settings only: runs
+    on other datasets or splits share it; another corpus setting gets another cache."""
+    root = f"data.root={tmp_path}"
+    base = pretrain_mod.cache_dir(load_config(None, [root]))
+    assert base.parent == tmp_path / "pretrain" and base.name.startswith("tiny-")
+    assert pretrain_mod.cache_dir(load_config(None, [root, "data.split=bench-30", "seed=3"])) == base
+    assert pretrain_mod.cache_dir(load_config(None, [root, "pretrain.images=100"])) != base
     assert records.unit_key("pretrain", Config(), "")["pretrain"]["corpus"] == "shapes"
 
 
