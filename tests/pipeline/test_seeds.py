@@ -89,7 +89,7 @@ def test_summarize_means_spread_and_development_seed() -> None:
 def test_demo_seeds_runs_each_seed_once_and_summarizes(tmp_path, monkeypatch) -> None:
     calls = []
 
-    def fake_run(quick, overrides, out, force=False):
+    def fake_run(quick, overrides, out, force=False, config=None):
         calls.append((quick, list(overrides), out.name))
         k = int(out.name.split("-")[1])
         return write_json(out / "report.json", report(40.0 + k, 20.0 + k))
