@@ -7,10 +7,7 @@ best epoch's weights. `lnet_pairs` gives the strong training pairs and the stron
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,15 +23,12 @@ from c3seg.engine import distributed as dist
 from c3seg.engine.run import Run
 from c3seg.engine.training import (
     autocast,
-    begin,
     checkpoint_dict,
-    epoch_batches,
     finish,
+    fit,
     make_loader,
     make_optimizer,
     prepare,
-    save_state,
-    unwrap,
     use_bf16,
 )
 from c3seg.inference.forward import foreground_prob
@@ -102,10 +96,6 @@ def fit_lnet(
     model = prepare(model, device, tc)
     bf16 = use_bf16(tc, device)
     opt = make_optimizer(model, tc)
-    best_iou, best_model, best_epoch = -1.0, None, -1
-    state, start, tlog = begin(run, stage, model, opt)
-    if state is not None:
-        best_iou, best_model, best_epoch = state["best_iou"], state["best_model"], state["best_epoch"]
     log.info(
         "%s: %d images, %d held out, %d epochs on %s",
         stage,
@@ -114,41 +104,18 @@ def fit_lnet(
         tc.epochs,
         device,
     )
-    for epoch in range(start, tc.epochs):
-        model.train()
-        t0, losses = time.time(), []
-        desc = f"{stage} {epoch + 1}/{tc.epochs}"
-        for images, masks, _ in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
-            with autocast(device, bf16):
-                logits = upsample(model(images), masks.shape[-2:])  # (B, 1, H, W)
-            loss = lnet_loss(logits.float(), masks)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        seconds = time.time() - t0
-        iou = foreground_iou(unwrap(model), held_pairs, device, bf16) if held_pairs else float("nan")
-        # Keep the best hold-out epoch; when the hold-out cannot score (none, or no pixel), the latest.
-        if not math.isfinite(iou) or iou >= best_iou:
-            best_iou, best_epoch = (iou if math.isfinite(iou) else -1.0), epoch
-            best_model = copy.deepcopy(unwrap(model).state_dict())
-        tlog.write(
-            epoch=epoch,
-            loss=sum(losses) / max(len(losses), 1),
-            holdout_fg_iou=iou,
-            best_epoch=best_epoch,
-            seconds=round(seconds, 3),
-        )
-        save_state(
-            run.state(stage),
-            model=unwrap(model).state_dict(),
-            optimizer=opt.state_dict(),
-            epoch=epoch,
-            best_iou=best_iou,
-            best_model=best_model,
-            best_epoch=best_epoch,
-        )
-    if best_model is not None:
-        unwrap(model).load_state_dict(best_model)
+
+    def step(images: torch.Tensor, masks: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+        with autocast(device, bf16):
+            logits = upsample(model(images), masks.shape[-2:])  # (B, 1, H, W)
+        return lnet_loss(logits.float(), masks)
+
+    def score(net: nn.Module) -> dict[str, float]:
+        iou = foreground_iou(net, held_pairs, device, bf16) if held_pairs else float("nan")
+        return {"holdout_fg_iou": iou}
+
+    best_epoch, best_iou = fit(
+        run, stage, model, opt, loader, tc, cfg.seed, device, step, score, ("holdout_fg_iou", "best_iou")
+    )
     ck = checkpoint_dict(model, tc.backbone, 1, epoch=best_epoch, holdout_fg_iou=best_iou)
     return finish(run, stage, run.checkpoint(stage), ck)

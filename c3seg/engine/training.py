@@ -1,13 +1,17 @@
-"""Small helpers shared by the training stages; each stage writes its own loop."""
+"""Small helpers shared by the training stages, and `fit`: the epoch loop they share, with each
+stage's loss of one batch and hold-out score passed in."""
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
+import math
 import random
 import sys
-from collections.abc import Iterable, Iterator, Sized
+import time
+from collections.abc import Callable, Iterable, Iterator, Sized
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -278,7 +282,7 @@ def begin(
     run: Run, stage: str, model: nn.Module, opt: torch.optim.Optimizer
 ) -> tuple[dict[str, Any] | None, int, JsonlLog]:
     """Start or resume a training stage: (its saved state or None, the first epoch to run, its
-    log). The shared opening of every training loop; the loop itself stays in its stage."""
+    log). The opening of `fit` and of the loops that stages write out themselves."""
     state = resume_state(run.state(stage))
     start = restore(state, model, opt)
     return state, start, JsonlLog(run.train_log(stage), fresh=state is None)
@@ -309,3 +313,66 @@ def finish(run: Run, stage: str, final: Path, checkpoint: dict[str, Any]) -> Pat
         run.state(stage).unlink(missing_ok=True)
     dist.barrier()
     return final
+
+
+def fit(
+    run: Run,
+    stage: str,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    loader: DataLoader,
+    tc: TrainConfig,
+    seed: int,
+    device: torch.device,
+    step: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    score: Callable[[nn.Module], dict[str, float]] | None = None,
+    keep_best: tuple[str, str] | None = None,
+) -> tuple[int, float]:
+    """Train `model` (as `prepare` gave it) for tc.epochs from run.state(stage) or epoch 0.
+
+    Args:
+        step: the loss of one batch (images, targets, indices), forward pass and autocast included.
+        score: after each epoch, the hold-out scores of the plain network, logged under their keys.
+        keep_best: (the score key to maximise, its name in the resume state), e.g. ("holdout_fg_iou",
+            "best_iou"): the best epoch's weights end in `model` (when the score is NaN, the latest
+            epoch's). None: the last epoch's weights stay.
+
+    Returns (best epoch, its score): (-1, -1.0) without keep_best. The stage writes its checkpoint.
+    """
+    best_score, best_model, best_epoch = -1.0, None, -1
+    state, start, tlog = begin(run, stage, model, opt)
+    if state is not None and keep_best is not None:
+        best_score, best_model, best_epoch = state[keep_best[1]], state["best_model"], state["best_epoch"]
+    for epoch in range(start, tc.epochs):
+        model.train()
+        t0, losses = time.time(), []
+        desc = f"{stage} {epoch + 1}/{tc.epochs}"
+        for images, targets, idx in epoch_batches(loader, opt, tc, epoch, seed, device, desc):
+            loss = step(images, targets, idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        seconds = time.time() - t0
+        scores = score(unwrap(model)) if score is not None else {}
+        best: dict[str, Any] = {}  # what the log and the resume state add when keeping the best
+        if keep_best is not None:
+            key, state_key = keep_best
+            # Keep the best hold-out epoch; when the hold-out cannot score (none, or nothing to score), the latest.
+            s = scores.get(key, float("nan"))
+            if not math.isfinite(s) or s >= best_score:
+                best_score, best_epoch = (s if math.isfinite(s) else -1.0), epoch
+                best_model = copy.deepcopy(unwrap(model).state_dict())
+            best = {state_key: best_score, "best_model": best_model, "best_epoch": best_epoch}
+        tlog.write(
+            epoch=epoch,
+            loss=sum(losses) / max(len(losses), 1),
+            **scores,
+            **({"best_epoch": best_epoch} if best else {}),
+            seconds=round(seconds, 3),
+        )
+        model_state, opt_state = unwrap(model).state_dict(), opt.state_dict()
+        save_state(run.state(stage), model=model_state, optimizer=opt_state, epoch=epoch, **best)
+    if best_model is not None:
+        unwrap(model).load_state_dict(best_model)
+    return best_epoch, best_score

@@ -22,10 +22,8 @@ make-labels reads it when affinity.enabled (c3seg.diffusion.graph.mixed_affiniti
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -41,17 +39,14 @@ from c3seg.engine.lnet import lnet_pairs
 from c3seg.engine.run import Run
 from c3seg.engine.training import (
     autocast,
-    begin,
     checkpoint_dict,
-    epoch_batches,
     finish,
+    fit,
     make_loader,
     make_optimizer,
     prepare,
     pretrained_weights,
-    save_state,
     seed_everything,
-    unwrap,
 )
 from c3seg.losses import affinity_loss, affinity_pairs, grid_labels
 from c3seg.models import build_model
@@ -118,52 +113,22 @@ def train_affinity(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Pat
     model = prepare(build_model(ac.backbone, ac.dim, pretrained_weights(ac, run)), device)
     loader = make_loader(ds, ac.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     opt = make_optimizer(model, ac)
-    best_acc, best_model, best_epoch = -1.0, None, -1
-    state, start, tlog = begin(run, STAGE, model, opt)
-    if state is not None:
-        best_acc, best_model, best_epoch = state["best_acc"], state["best_model"], state["best_epoch"]
     log.info(
         "affinity: %d images, %d held out, D=%d, radius %d, %d epochs on %s",
         len(ds), len(held_pairs), ac.dim, ac.radius, ac.epochs, device,
     )  # fmt: skip
-    for epoch in range(start, ac.epochs):
-        model.train()
-        t0, losses = time.time(), []
-        for images, masks, _ in epoch_batches(
-            loader, opt, ac, epoch, cfg.seed, device, f"affinity {epoch + 1}"
-        ):
-            with autocast(device, ac.amp):
-                emb = model(images)  # (B, D, h, w) at the backbone's stride
-            loss = affinity_loss(emb.float(), grid_labels(masks, emb.shape[-2:]), ac.radius)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        seconds = time.time() - t0
-        acc = pair_accuracy(unwrap(model), held_pairs, ac.radius, device, ac.amp) if held_pairs else {}
-        balanced = acc.get("balanced", float("nan"))
-        # Keep the best hold-out epoch; when the hold-out cannot score (none, or no pair), the latest.
-        if not math.isfinite(balanced) or balanced >= best_acc:
-            best_acc, best_epoch = (balanced if math.isfinite(balanced) else -1.0), epoch
-            best_model = copy.deepcopy(unwrap(model).state_dict())
-        tlog.write(
-            epoch=epoch,
-            loss=sum(losses) / max(len(losses), 1),
-            **{f"holdout_pair_acc_{k}": v for k, v in acc.items()},
-            best_epoch=best_epoch,
-            seconds=round(seconds, 3),
-        )
-        save_state(
-            run.state(STAGE),
-            model=unwrap(model).state_dict(),
-            optimizer=opt.state_dict(),
-            epoch=epoch,
-            best_acc=best_acc,
-            best_model=best_model,
-            best_epoch=best_epoch,
-        )
-    if best_model is not None:
-        unwrap(model).load_state_dict(best_model)
+
+    def step(images: torch.Tensor, masks: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+        with autocast(device, ac.amp):
+            emb = model(images)  # (B, D, h, w) at the backbone's stride
+        return affinity_loss(emb.float(), grid_labels(masks, emb.shape[-2:]), ac.radius)
+
+    def score(net: nn.Module) -> dict[str, float]:
+        acc = pair_accuracy(net, held_pairs, ac.radius, device, ac.amp) if held_pairs else {}
+        return {f"holdout_pair_acc_{k}": v for k, v in acc.items()}
+
+    best = ("holdout_pair_acc_balanced", "best_acc")
+    best_epoch, best_acc = fit(run, STAGE, model, opt, loader, ac, cfg.seed, device, step, score, best)
     ck = checkpoint_dict(
         model, ac.backbone, ac.dim, epoch=best_epoch, holdout_pair_acc=best_acc, radius=ac.radius
     )

@@ -15,11 +15,12 @@ id) is kept out to log multi-label F1 and mAP each epoch; the final checkpoint i
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import torch
 import torch.nn.functional as F
+from torch import nn
 
 from c3seg.config import Config
 from c3seg.data.torchdata import LabelSet, decoded_budget
@@ -29,17 +30,14 @@ from c3seg.engine import distributed as dist
 from c3seg.engine.run import Run
 from c3seg.engine.training import (
     autocast,
-    begin,
     checkpoint_dict,
-    epoch_batches,
     finish,
+    fit,
     make_loader,
     make_optimizer,
     prepare,
     pretrained_weights,
-    save_state,
     seed_everything,
-    unwrap,
     use_bf16,
 )
 from c3seg.evaluation.scoring import evaluate_classifier
@@ -76,7 +74,6 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
     model = prepare(build_model(tc.backbone, k, pretrained_weights(tc, run)), device, tc)
     bf16 = use_bf16(tc, device)
     opt = make_optimizer(model, tc)
-    state, start, tlog = begin(run, STAGE, model, opt)
     log.info(
         "cam: %d training images (strong and weak, labels only), %d held out, %d classes, %d epochs on %s",
         len(ds),
@@ -85,29 +82,16 @@ def train_cam(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         tc.epochs,
         device,
     )
-    for epoch in range(start, tc.epochs):
-        model.train()
-        t0, losses = time.time(), []
-        desc = f"cam {epoch + 1}/{tc.epochs}"
-        for images, targets, _ in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
-            with autocast(device, bf16):
-                maps = model(images)  # (B, C-1, h, w): the class activation maps before pooling
-            logits = pool_scores(maps.float(), tc.pool)  # (B, C-1): image-level logits
-            loss = F.binary_cross_entropy_with_logits(logits, targets)  # multi-label soft margin
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        seconds = time.time() - t0
-        metrics = evaluate_classifier(unwrap(model), held_ds, device, bf16, tc.pool)
-        tlog.write(
-            epoch=epoch,
-            loss=sum(losses) / max(len(losses), 1),
-            holdout_f1=metrics["f1"],
-            holdout_map=metrics["map"],
-            seconds=round(seconds, 3),
-        )
-        save_state(
-            run.state(STAGE), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
-        )
+
+    def step(images: torch.Tensor, targets: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
+        with autocast(device, bf16):
+            maps = model(images)  # (B, C-1, h, w): the class activation maps before pooling
+        logits = pool_scores(maps.float(), tc.pool)  # (B, C-1): image-level logits
+        return F.binary_cross_entropy_with_logits(logits, targets)  # multi-label soft margin
+
+    def score(net: nn.Module) -> dict[str, float]:
+        metrics = evaluate_classifier(net, held_ds, device, bf16, tc.pool)
+        return {"holdout_f1": metrics["f1"], "holdout_map": metrics["map"]}
+
+    fit(run, STAGE, model, opt, loader, tc, cfg.seed, device, step, score)  # the last epoch is final
     return finish(run, STAGE, final, checkpoint_dict(model, tc.backbone, k))

@@ -20,8 +20,9 @@ labels only).
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
+
+import torch
 
 from c3seg.config import Config
 from c3seg.data.torchdata import PairSet, decoded_budget
@@ -31,17 +32,14 @@ from c3seg.engine import distributed as dist
 from c3seg.engine.run import Run
 from c3seg.engine.training import (
     autocast,
-    begin,
     checkpoint_dict,
-    epoch_batches,
     finish,
+    fit,
     make_loader,
     make_optimizer,
     prepare,
     pretrained_weights,
-    save_state,
     seed_everything,
-    unwrap,
     use_bf16,
 )
 from c3seg.losses import segmentation_loss
@@ -72,24 +70,14 @@ def train_seg(cfg: Config, run: Run, data: SegData, split: SplitSet, method: str
     model = prepare(build_model(tc.backbone, data.num_classes, pretrained_weights(tc, run)), device, tc)
     bf16 = use_bf16(tc, device)
     opt = make_optimizer(model, tc)
-    state, start, tlog = begin(run, stage, model, opt)
     log.info("%s: %d training images, %d epochs on %s", method, len(ds), tc.epochs, device)
-    for epoch in range(start, tc.epochs):
-        model.train()
-        t0, losses = time.time(), []
-        desc = f"{method} {epoch + 1}/{tc.epochs}"
-        for images, masks, idx in epoch_batches(loader, opt, tc, epoch, cfg.seed, device, desc):
-            with autocast(device, bf16):
-                logits = upsample(model(images), masks.shape[-2:]).float()  # (B, C, H, W)
-            loss = seg_loss(logits, masks, idx)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        tlog.write(epoch=epoch, loss=sum(losses) / max(len(losses), 1), seconds=round(time.time() - t0, 3))
-        save_state(
-            run.state(stage), model=unwrap(model).state_dict(), optimizer=opt.state_dict(), epoch=epoch
-        )
+
+    def step(images: torch.Tensor, masks: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        with autocast(device, bf16):
+            logits = upsample(model(images), masks.shape[-2:]).float()  # (B, C, H, W)
+        return seg_loss(logits, masks, idx)
+
+    fit(run, stage, model, opt, loader, tc, cfg.seed, device, step)
     ck = checkpoint_dict(model, tc.backbone, data.num_classes, method=method, classes=list(data.classes))
     return finish(run, stage, final, ck)
 

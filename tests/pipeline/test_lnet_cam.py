@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from toydata import draw_shapes
 
-import c3seg.engine.lnet as lnet_loop
+import c3seg.engine.training as training
 import c3seg.evaluation.scoring as confusion
 import c3seg.stages.train_cam as train_cam_mod
 import c3seg.stages.train_lnet as train_lnet_mod
@@ -148,9 +148,8 @@ def _interrupt_after_first_epoch(module, monkeypatch):
 def test_interrupted_stage_resumes(data, tmp_path, monkeypatch, module, stage):
     run = Run(tmp_path / "run")
     fn = getattr(module, f"train_{stage}")
-    loop = lnet_loop if stage == "lnet" else module  # the L-Net's epochs run in engine.lnet
     with monkeypatch.context() as m:
-        _interrupt_after_first_epoch(loop, m)
+        _interrupt_after_first_epoch(training, m)  # the epochs run in engine.training.fit
         with pytest.raises(KeyboardInterrupt):
             fn(make_cfg(), run, data, SPLIT)
     assert run.state(stage).exists() and not run.checkpoint(stage).exists()
