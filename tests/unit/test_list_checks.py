@@ -119,7 +119,7 @@ def test_a_val_image_with_labels_but_no_mask_is_told_it_needs_one(tmp_path, caps
             r"'weak' must be a list of class names, got the string 'dog bird'",
         ),
         ("strong: [1, cat]\n", r"'strong' must be a list of class names like \[car, bus\], got \[1, 'cat'\]"),
-        ("- cat\n", r"expected keys such as 'strong: \[car, bus\]'"),
+        ("- cat\n", r"holds a list, not keys and values; write e.g. 'strong: \[cat, dog\]'"),
     ],
 )
 def test_split_yaml_class_names_must_be_a_list(tmp_path, text, message):
