@@ -160,8 +160,8 @@ def summary_md(summary: dict) -> str:
     lines = [
         f"# c3seg headline over {len(seeds)} seed{plural}: {summary.get('dataset')}, split {summary.get('split')}",
         "",
-        f"Seeds: {', '.join(_seed_name(k) for k in seeds)}. Each seed draws its own benchmark "
-        "(data.bench_seed) and trains with its own seed; runs in seed-<k>/.",
+        f"Seeds: {', '.join(_seed_name(k) for k in seeds)}. Each seed trains with its own seed and, "
+        "on the built-in benchmark, draws its own benchmark (data.bench_seed); runs in seed-<k>/.",
         "Cells: mean ± sample std (min–max) over the seeds, IoU in percent. "
         "% of full: mIoU over the fully-supervised mIoU; weak % of full: weak mIoU over the "
         "fully-supervised weak mIoU.",
