@@ -72,7 +72,7 @@ def add_stage_arguments(p: argparse.ArgumentParser, out_required: bool = True) -
     p.add_argument("--out", required=out_required, type=Path, help="the run folder")
     p.add_argument(
         "--config",
-        help="a YAML config file, or a built-in config name (benchmark, voc, tiny); default: the run "
+        help="a YAML config file, or a built-in config name (benchmark, tiny, voc, photos); default: the run "
         "folder's config.yaml when it has one, else the built-in defaults",
     )
     p.add_argument(
