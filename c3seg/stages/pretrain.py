@@ -265,7 +265,7 @@ def train_classifier(cfg: Config, cache: Path, corpus: ImageFolderCorpus) -> Pat
             val_top1=val_top1,
             seconds=round(seconds, 3),
             eval_seconds=round(eval_seconds, 3),
-            total_seconds=round(elapsed, 1),
+            total_seconds=round(elapsed, 3),
             images_per_s=round(seen * dist.world_size() / max(seconds, 1e-9), 1),
         )
         save_state(

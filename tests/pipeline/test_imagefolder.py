@@ -120,7 +120,7 @@ def test_imagefolder_pretrain_records_top1_and_reuses_the_cache(tmp_path, monkey
     rows = [json.loads(line) for line in run.train_log("pretrain").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0, 1]
     assert all(0 <= r["val_top1"] <= 1 and np.isfinite(r["loss"]) for r in rows)
-    assert rows[-1]["total_seconds"] >= rows[0]["total_seconds"] > 0
+    assert rows[-1]["total_seconds"] > rows[0]["total_seconds"] > 0  # time so far, in ms steps
     cache = pretrain_mod.cache_dir(cfg)
     assert cache.parent == tmp_path / "cache" / "pretrain" and cache.name.startswith("tiny-corpus-")
     source = json.loads(run.pretrain_source.read_text())
