@@ -135,7 +135,7 @@ def top1(
     model: nn.Module,
     ds: Dataset,
     device: torch.device,
-    amp: bool = True,
+    bf16: bool = False,
     pool: str = "gap",
     batch_size: int = 32,
 ) -> float:
@@ -145,7 +145,7 @@ def top1(
     part = Subset(ds, range(dist.rank(), len(ds), dist.world_size()))  # type: ignore[arg-type]
     counts = torch.zeros(2, dtype=torch.float64, device=device)  # (correct, seen)
     for images, targets, _ in DataLoader(part, batch_size=batch_size):
-        with autocast(device, amp):
+        with autocast(device, bf16):
             maps = model(images.to(device))  # (B, K, h, w)
         predicted = pool_scores(maps.float(), pool).argmax(1)  # (B,)
         counts[0] += (predicted == targets.to(device)).sum()

@@ -218,7 +218,8 @@ def train_classifier(cfg: Config, cache: Path, corpus: ImageFolderCorpus) -> Pat
     ds = ImageFolderSet(corpus.train, imagefolder.train_transform(pc.size))
     val_ds = ImageFolderSet(corpus.val, imagefolder.eval_transform(pc.size))
     loader = make_loader(ds, pc.batch_size, cfg.data.workers, train=True, seed=pc.seed)
-    model = prepare(build_model(pc.backbone, corpus.num_classes, pc.pretrained), device)
+    model = prepare(build_model(pc.backbone, corpus.num_classes, pc.pretrained), device, pc)
+    bf16 = use_bf16(pc, device)
     opt = make_optimizer(model, pc)
     state = resume_state(cache / "last.pt")
     start = restore(state, model, opt)
@@ -244,7 +245,7 @@ def train_classifier(cfg: Config, cache: Path, corpus: ImageFolderCorpus) -> Pat
         ):
             set_lr(opt, poly_lr(pc.lr, epoch * len(loader) + it, total))
             images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            with autocast(device, pc.amp):
+            with autocast(device, bf16):
                 maps = model(images)  # (B, K, h, w) class score maps
             logits = pool_scores(maps.float(), pc.pool)  # (B, K)
             loss = F.cross_entropy(logits, targets)
@@ -255,7 +256,7 @@ def train_classifier(cfg: Config, cache: Path, corpus: ImageFolderCorpus) -> Pat
             correct += int((logits.argmax(1) == targets).sum())
             seen += len(images)
         seconds = time.perf_counter() - t0
-        val_top1 = top1(unwrap(model), val_ds, device, pc.amp, pc.pool, pc.batch_size)
+        val_top1 = top1(unwrap(model), val_ds, device, bf16, pc.pool, pc.batch_size)
         eval_seconds = time.perf_counter() - t0 - seconds
         elapsed += seconds + eval_seconds
         tlog.write(

@@ -47,6 +47,7 @@ from c3seg.engine.training import (
     prepare,
     pretrained_weights,
     seed_everything,
+    use_bf16,
 )
 from c3seg.losses import affinity_loss, affinity_pairs, grid_labels
 from c3seg.models import build_model
@@ -64,7 +65,7 @@ def pair_accuracy(
     pairs: Sequence[tuple[Path, Path | None]],
     radius: int,
     device: torch.device,
-    amp: bool = True,
+    bf16: bool = False,
 ) -> dict[str, float]:
     """Accuracy of a_ij > 0.5 ("same region") on the pixel pairs of full images (batch 1: sizes
     differ), per group (fg_pos, bg_pos, neg) and balanced = 1/4 fg_pos + 1/4 bg_pos + 1/2 neg, as
@@ -75,7 +76,7 @@ def pair_accuracy(
     counts = torch.zeros(3, 2, dtype=torch.float64)  # (fg_pos, bg_pos, neg) x (correct, total)
     for i in range(dist.rank(), len(ds), dist.world_size()):
         image, mask, _ = ds[i]  # (3, H, W), (H, W)
-        with autocast(device, amp):
+        with autocast(device, bf16):
             emb = model(image[None].to(device)).float()  # (1, D, h, w)
         labels = grid_labels(mask[None].to(device), emb.shape[-2:])  # (1, h, w)
         for d, fg, bg, neg in affinity_pairs(emb, labels, radius):
@@ -110,7 +111,8 @@ def train_affinity(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Pat
     tf = train_transform(cfg.data.crop, cfg.data.scale_min, cfg.data.scale_max, ac.hue, ac.colour, ac.affine)
     ds = PairSet(pairs, tf, keep_mb=decoded_budget(cfg.data))  # class masks as they are: 255 void
     device = dist.local_device(cfg.device)
-    model = prepare(build_model(ac.backbone, ac.dim, pretrained_weights(ac, run)), device)
+    model = prepare(build_model(ac.backbone, ac.dim, pretrained_weights(ac, run)), device, ac)
+    bf16 = use_bf16(ac, device)
     loader = make_loader(ds, ac.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     opt = make_optimizer(model, ac)
     log.info(
@@ -119,12 +121,12 @@ def train_affinity(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Pat
     )  # fmt: skip
 
     def step(images: torch.Tensor, masks: torch.Tensor, _: torch.Tensor) -> torch.Tensor:
-        with autocast(device, ac.amp):
+        with autocast(device, bf16):
             emb = model(images)  # (B, D, h, w) at the backbone's stride
         return affinity_loss(emb.float(), grid_labels(masks, emb.shape[-2:]), ac.radius)
 
     def score(net: nn.Module) -> dict[str, float]:
-        acc = pair_accuracy(net, held_pairs, ac.radius, device, ac.amp) if held_pairs else {}
+        acc = pair_accuracy(net, held_pairs, ac.radius, device, bf16) if held_pairs else {}
         return {f"holdout_pair_acc_{k}": v for k, v in acc.items()}
 
     best = ("holdout_pair_acc_balanced", "best_acc")

@@ -99,3 +99,21 @@ def test_prepare_compiles_when_asked_and_unwrap_gives_the_plain_network():
     assert compiled is not net and unwrap(compiled) is net
     assert list(unwrap(compiled).state_dict()) == list(net.state_dict())  # no _orig_mod. prefix
 
+
+
+def test_no_stage_reads_amp_past_the_precision_setting():
+    """Every autocast and hold-out score takes its bf16 flag from use_bf16 (the precision setting):
+    a stage passing `tc.amp` straight to autocast trained in bf16 on every CPU whatever it said."""
+    import re
+    from pathlib import Path
+
+    import c3seg
+
+    root = Path(c3seg.__file__).parent
+    offenders = [
+        f"{p.relative_to(root)}:{i}"
+        for p in root.rglob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if re.search(r"\b\w+\.amp\b", line) and p.name not in ("config.py", "training.py", "precision.py")
+    ]
+    assert offenders == []
