@@ -13,12 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from c3seg.data.types import SegData
 from c3seg.engine.run import Run
 from c3seg.evaluation.metrics import mean_iou
+from c3seg.evaluation.signals import signals_md
 from c3seg.io import read_json, write_json, write_text
 from c3seg.splits import SplitSet
 
@@ -143,10 +145,17 @@ def mark_smoke_test(md: Path, js: Path) -> None:
 
 
 def write_report(
-    run: Run, data: SegData, split: SplitSet, rows: dict[str, dict], pseudo: dict[str, dict] | None = None
+    run: Run,
+    data: SegData,
+    split: SplitSet,
+    rows: dict[str, dict],
+    pseudo: dict[str, dict] | None = None,
+    signals: dict[str, Any] | None = None,
 ) -> None:
+    """report.json and report.md; `signals`: c3seg.evaluation.signals.legal_signals."""
     add_reference(rows)
     pseudo = pseudo or {}
+    signals = signals or {}
     report = {
         "dataset": data.name,
         "split": split.name,
@@ -155,6 +164,7 @@ def write_report(
         "weak": list(split.weak),
         "methods": rows,
         "pseudo_labels": pseudo,
+        "signals": signals,
     }
     write_json(run.report_json, report)
     md = [
@@ -172,6 +182,8 @@ def write_report(
         md += ["", selection_md(rows)]
     if crf_md(rows):
         md += ["", crf_md(rows)]
+    if signals_md(signals):
+        md += ["", "## What choices may look at: strong images and image labels", "", signals_md(signals)]
     if pseudo:
         md += ["", "## Pseudo-label quality on weak training images (evaluation only)", "", pseudo_md(pseudo)]
     pictures = [

@@ -20,6 +20,7 @@ from c3seg.evaluation.figures import weak_val_images, write_fig6
 from c3seg.evaluation.plots import iou_bars, training_curves
 from c3seg.evaluation.report import fmt_pct, method_row, write_report
 from c3seg.evaluation.scoring import evaluate_model
+from c3seg.evaluation.signals import legal_signals
 from c3seg.io import load_checkpoint, read_json, write_json
 from c3seg.methods import REPORT_ORDER
 from c3seg.splits import SplitSet, class_ids
@@ -143,7 +144,7 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         pseudo[q.parent.name] = read_json(q)
     if dist.is_main():
         write_pictures(cfg, run, data, split, rows)
-        write_report(run, data, split, rows, pseudo)
+        write_report(run, data, split, rows, pseudo, legal_signals(Run(run.root), cfg.selftrain.rounds))
     return run.report_json
 
 
