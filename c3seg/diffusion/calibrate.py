@@ -42,13 +42,14 @@ METHODS = ("clamped", "ranking")
 
 def candidates(method: str, affinity: bool = False) -> list[tuple[str, bool, dict[str, float]]]:
     """Every (method, use_m, params) grid point of the diffusion sources, method first. With a
-    learned `affinity`, the points with M also span AFFINITY_GRID (params' affinity_weight);
-    diffusion-no-m keeps the colour graph (c3seg.diffusion.label_graph)."""
+    learned `affinity`, the points of `method` with M also span AFFINITY_GRID (params'
+    affinity_weight); the other formulation (reported, not used) and diffusion-no-m keep the
+    colour graph (c3seg.diffusion.label_graph)."""
     out = []
     for meth, use_m in [(method, True), *[(m, True) for m in METHODS if m != method], (method, False)]:
         names = [*SOLVE_GRID, "min_q", "fg_gate"]
         grids = [*SOLVE_GRID.values(), MIN_Q_GRID, FG_GATE_GRID if use_m else (1.01,)]
-        if affinity and use_m:
+        if affinity and use_m and meth == method:
             names, grids = [*names, "affinity_weight"], [*grids, AFFINITY_GRID]
         for vals in itertools.product(*grids):
             out.append((meth, use_m, dict(zip(names, vals, strict=True))))

@@ -140,9 +140,13 @@ def test_calibration_grid_spans_the_weight_only_with_an_affinity() -> None:
     plain = candidates("ranking")
     assert all("affinity_weight" not in p for _, _, p in plain)
     with_aff = candidates("ranking", affinity=True)
-    with_m = [p for _, use_m, p in with_aff if use_m]
+    with_m = [p for m, use_m, p in with_aff if use_m and m == "ranking"]
     assert {p["affinity_weight"] for p in with_m} == set(AFFINITY_GRID)
-    assert len(with_m) == len(AFFINITY_GRID) * sum(u for _, u, _ in plain)
+    assert len(with_m) == len(AFFINITY_GRID) * sum(u and m == "ranking" for m, u, _ in plain)
+    # the other formulation is only reported: it keeps the colour graph's grid
+    assert [p for m, u, p in with_aff if u and m == "clamped"] == [
+        p for m, u, p in plain if u and m == "clamped"
+    ]
     assert [p for _, u, p in with_aff if not u] == [p for _, u, p in plain if not u]
 
 
