@@ -90,8 +90,8 @@ class TrainConfig:
     colour: bool = False  # brightness/contrast/saturation jitter, 20% grayscale, channel permutation
     affine: float = 0.0  # random rotation in [-affine, affine] degrees, shear in [-0.8, 0.8] x that
     amp: bool = True  # false: fp32 on every device, whatever `precision` says (the older switch)
-    # auto: bf16 autocast on CUDA, fp32 on a CPU (engine.precision.CPU_AUTO_BF16) | fp32 | bf16 (on
-    # any device; 1.3-1.7x faster on CPUs with native bf16); also how the stage scores its hold-out
+    # auto: bf16 autocast on CUDA and on a CPU with native bf16 (1.3-1.7x faster there), else fp32 |
+    # fp32 | bf16 (on any device; emulated, slower, on a CPU without it); also how the stage scores its hold-out
     precision: str = "auto"
     compile: str = "auto"  # torch.compile the training network: on | off | auto (c3seg.engine.precision)
 

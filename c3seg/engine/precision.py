@@ -1,7 +1,7 @@
 """What a training stage's `precision` and `compile` settings (c3seg.config.TrainConfig) mean on
 a device, and whether this CPU computes bf16 natively.
 
-    precision  auto: bf16 autocast on CUDA; on a CPU with native bf16 when CPU_AUTO_BF16, else fp32
+    precision  auto: bf16 autocast on CUDA and on a CPU with native bf16 (CPU_AUTO_BF16), else fp32
                fp32: fp32 on every device | bf16: bf16 autocast on every device
     compile    auto: off (see COMPILE_AUTO) | on: torch.compile (inductor) | off: eager
 `amp: false` (the older switch) means fp32 whatever `precision` says.
@@ -19,15 +19,14 @@ log = logging.getLogger(__name__)
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE_MODES = ("auto", "on", "off")
 # compile=auto per device type. CPU: off: `c3seg bench train` (tiny-fast, crop 96, batch 16, one
-# thread, docs/benchmarks.md) timed no real-loop gain in fp32 (69.5 img/s compiled, 69.4 eager),
+# thread, docs/results.md) timed no real-loop gain in fp32 (69.5 img/s compiled, 69.4 eager),
 # 1.2-1.5x in bf16 (runs on a shared, busy VM), against 40-65 s of compiling per network, about
 # what a train-seg unit of the benchmark (8 epochs) would save in bf16. CUDA: off, not measured.
 COMPILE_AUTO = {"cpu": False, "cuda": False}
-# Whether precision=auto trains in bf16 on CPUs with native bf16. `c3seg bench train` measures
-# bf16 at 1.3-1.7x fp32's real-loop speed on such a CPU, but bf16 trains other networks than fp32,
-# and the benchmark's headline (weak % of fully supervised over fresh draws) has not been measured
-# with it yet: until it is, auto keeps CPU training in fp32 and precision=bf16 is the user's choice.
-CPU_AUTO_BF16 = False
+# Whether precision=auto trains in bf16 on CPUs with native bf16: `c3seg bench train` measures bf16
+# at about 1.5x fp32's real-loop speed on such a CPU, and the benchmark's weak ratio over fresh draws
+# in bf16 stays within the draw-to-draw spread of fp32's (docs/results.md). False: fp32 on every CPU.
+CPU_AUTO_BF16 = True
 # CPU features that make bf16 matmuls and convolutions native rather than emulated
 # (torch.cpu.get_capabilities names: x86 AVX512-BF16 / AMX, ARM BF16 / SVE-BF16)
 BF16_FEATURES = ("avx512_bf16", "amx_bf16", "bf16", "sve_bf16")

@@ -31,15 +31,15 @@ def test_settings_parse_validate_and_round_trip(tmp_path):
         load_config(None, ["seg.precision=bf16", "seg.amp=false"])
 
 
-def test_shipped_configs_train_in_fp32_and_eager_on_a_cpu(monkeypatch):
-    """Until the headline is measured with CPU bf16, auto keeps CPU training in fp32 even where the
-    CPU has native bf16; CUDA keeps bf16 autocast."""
-    monkeypatch.setattr(precision, "cpu_bf16", lambda: True)
+@pytest.mark.parametrize("native", [True, False])
+def test_shipped_configs_train_in_bf16_where_the_cpu_has_it(monkeypatch, native):
+    """auto: bf16 autocast on a CPU with native bf16 and on CUDA, fp32 on other CPUs; eager."""
+    monkeypatch.setattr(precision, "cpu_bf16", lambda: native)
     for name in ("benchmark", "tiny", "photos"):
         cfg = load_config(name)
         for section in (cfg.lnet, cfg.cam, cfg.seg, cfg.pretrain):
             assert (section.precision, section.compile) == ("auto", "auto")
-            assert not use_bf16(section, CPU) and use_bf16(section, CUDA)
+            assert use_bf16(section, CPU) is native and use_bf16(section, CUDA)
             assert not precision.resolve_compile(section.compile, CPU)
 
 
@@ -47,9 +47,10 @@ def test_shipped_configs_train_in_fp32_and_eager_on_a_cpu(monkeypatch):
 def test_auto_precision_follows_the_device(monkeypatch, native):
     monkeypatch.setattr(precision, "cpu_bf16", lambda: native)
     auto = SegConfig()
-    assert use_bf16(auto, CPU) is False  # CPU_AUTO_BF16 is off
-    monkeypatch.setattr(precision, "CPU_AUTO_BF16", True)
     assert use_bf16(auto, CPU) is native
+    monkeypatch.setattr(precision, "CPU_AUTO_BF16", False)  # the switch: fp32 on every CPU
+    assert use_bf16(auto, CPU) is False
+    monkeypatch.setattr(precision, "CPU_AUTO_BF16", True)
     assert use_bf16(auto, CUDA) is True  # as amp did
     assert use_bf16(SegConfig(amp=False), CUDA) is False  # amp: false still means fp32
     assert use_bf16(SegConfig(precision="fp32"), CUDA) is False
