@@ -56,9 +56,14 @@ def candidates(method: str, affinity: bool = False) -> list[tuple[str, bool, dic
     return out
 
 
-def _confusion(pred: np.ndarray, counts: np.ndarray, c: int) -> np.ndarray:
-    """pred (n,) dataset classes per superpixel, counts (n, C) GT histogram -> (C, C) truth x pred."""
-    return counts.T @ np.eye(c, dtype=np.int64)[pred]
+def _confusion(pred: np.ndarray, counts_t: np.ndarray, c: int) -> np.ndarray:
+    """pred (n,) dataset classes per superpixel, counts_t (C, n) the superpixels' ground-truth
+    histograms as float64 -> (C, C) truth x pred, int64. The product runs in float64 (BLAS; an
+    int64 product has none and was half of a calibration's time): pixel counts are far below 2**53,
+    so every sum is exact and the result equals the integer product."""
+    onehot = np.zeros((len(pred), c))
+    onehot[np.arange(len(pred)), pred] = 1.0
+    return (counts_t @ onehot).astype(np.int64)
 
 
 def image_confusions(
@@ -77,6 +82,7 @@ def image_confusions(
     c = num_classes
     valid = gt.ravel() < c
     counts = np.bincount(g.sp.ravel()[valid] * c + gt.ravel()[valid], minlength=g.n * c).reshape(g.n, c)
+    counts_t = counts.T.astype(np.float64)  # (C, n), for every grid point's confusion
     lut = np.concatenate([[0], np.asarray(class_ids, dtype=np.int64)])
     out = []
     cached: dict[tuple, np.ndarray] = {}
@@ -90,7 +96,7 @@ def image_confusions(
             seeds, bg = anchors(g.cams, g.m if use_m else None, pc)
             cached[key] = class_scores(w, laplacian(w), seeds, bg, g.cams.shape[1], pc)
         sp_m = g.m if use_m else None
-        out.append(_confusion(lut[assign(cached[key], p["min_q"], sp_m, p["fg_gate"])], counts, c))
+        out.append(_confusion(lut[assign(cached[key], p["min_q"], sp_m, p["fg_gate"])], counts_t, c))
     gt_valid = gt.ravel()[valid].astype(np.int64)
     for thr in CAM_GRID:
         pred = cam_threshold_labels(cams, class_ids, thr).ravel()[valid].astype(np.int64)

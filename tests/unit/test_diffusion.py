@@ -181,3 +181,19 @@ def test_solves_are_defined_on_isolated_and_unanchored_superpixels():
     lonely = sps.csr_matrix((3, 3))  # one node, no edges at all
     r = ranking(lonely, np.eye(3)[:, :1], 0.99)
     assert np.isfinite(r).all() and r[0, 0] == 1
+
+
+def test_superpixel_confusion_equals_the_integer_product():
+    """The calibration's confusion (a float64 product, for speed) is the exact integer one: truth x
+    prediction pixel counts, each superpixel's histogram added to the column of its label."""
+    from c3seg.diffusion.calibrate import _confusion
+
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 20_000, size=(700, 17))  # up to 20,000 pixels a class in a superpixel
+    pred = rng.integers(0, 17, size=700)
+    expected = np.zeros((17, 17), dtype=np.int64)
+    for s, p in enumerate(pred):
+        expected[:, p] += counts[s]
+    got = _confusion(pred, counts.T.astype(np.float64), 17)
+    assert got.dtype == np.int64 and np.array_equal(got, expected)
+    assert np.array_equal(got, counts.T @ np.eye(17, dtype=np.int64)[pred])
