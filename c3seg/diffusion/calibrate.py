@@ -26,7 +26,7 @@ from c3seg.diffusion.solve import anchors, assign, class_scores
 
 # A narrower grid (sigma >= 0.1, seed_threshold <= 0.7, min_q >= 0.2, fg_gate >= 0.5, CAM <= 0.6)
 # had its ends chosen on every run measured (benchmark seed 0, the pets photos), so each range now
-# reaches past them. The wider grid costs about 1.8x the solves (a calibration ~20 s -> ~40 s).
+# reaches past them. The wider grid costs about 1.8x the solves.
 SOLVE_GRID = {
     "sigma": (0.05, 0.1, 0.2, 0.4),
     "seed_threshold": (0.3, 0.5, 0.7, 0.85),
