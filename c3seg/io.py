@@ -151,6 +151,19 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of a training log (log.jsonl, one JSON object a line); a line cut by a kill is
+    skipped, and a missing file has none."""
+    path = Path(path)
+    rows = []
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
 def read_yaml(path: str | Path, example: str) -> dict[str, Any]:
     """A YAML file of keys and values, as a dict (an empty file: {}). A file that is not valid
     YAML, or that holds something else (a list, a number), raises ValueError naming the file and,

@@ -12,7 +12,6 @@ report.md:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from c3seg.io import VOC_PALETTE, atomic_path, colorize
+from c3seg.io import VOC_PALETTE, atomic_path, colorize, read_jsonl
 
 PANEL = 1.9  # inches per image panel
 
@@ -113,21 +112,11 @@ def iou_bars(
     return _save(fig, path)
 
 
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-    return rows
-
-
 def training_curves(root: Path, path: Path) -> Path | None:
     """One subplot per training log under the run folder (lnet, cam, seg/<method>, self-training
     rounds, the P-Net): losses on the left axis, hold-out scores on the right. None without logs."""
     logs = sorted(root.rglob("log.jsonl"))
-    logs = [p for p in logs if _read_log(p)]
+    logs = [p for p in logs if read_jsonl(p)]
     if not logs:
         return None
     ncol = min(3, len(logs))
@@ -136,7 +125,7 @@ def training_curves(root: Path, path: Path) -> Path | None:
     axes = fig.subplots(nrow, ncol, squeeze=False)
     for k, p in enumerate(logs):
         ax = axes[k // ncol][k % ncol]
-        rows = _read_log(p)
+        rows = read_jsonl(p)
         step = np.arange(1, len(rows) + 1)
         keys = [
             key

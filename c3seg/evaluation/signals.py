@@ -10,17 +10,11 @@ or on val. The report shows them beside the val figures, so a change can be judg
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from c3seg.engine.run import Run
-from c3seg.io import read_json
-
-
-def _last_line(path: Path) -> dict[str, Any]:
-    lines = path.read_text().splitlines() if path.is_file() else []
-    return json.loads(lines[-1]) if lines else {}
+from c3seg.io import read_json, read_jsonl
 
 
 def _calibration(path: Path) -> dict[str, float]:
@@ -33,14 +27,13 @@ def legal_signals(run: Run, rounds: int) -> dict[str, Any]:
     """The scores above for the run folder `run` whose self-training ran `rounds` rounds (missing
     ones left out: a stage that did not run, or a run without calibration)."""
     out: dict[str, Any] = {}
-    cam = _last_line(run.train_log("cam"))
+    cam = (read_jsonl(run.train_log("cam")) or [{}])[-1]  # the last epoch: the checkpoint
     if "holdout_map" in cam:
         out["cam_holdout_map"] = round(100 * cam["holdout_map"], 2)
         out["cam_holdout_f1"] = round(100 * cam["holdout_f1"], 2)
-    lines = run.train_log("lnet").read_text().splitlines() if run.train_log("lnet").is_file() else []
-    ious = [json.loads(x).get("holdout_fg_iou") for x in lines]
-    if any(v is not None for v in ious):
-        out["lnet_holdout_fg_iou"] = round(100 * max(v for v in ious if v is not None), 2)
+    ious = [row["holdout_fg_iou"] for row in read_jsonl(run.train_log("lnet")) if "holdout_fg_iou" in row]
+    if ious:  # the best epoch: the L-Net's checkpoint
+        out["lnet_holdout_fg_iou"] = round(100 * max(ious), 2)
     for r in sorted({0, rounds}):
         calib = _calibration(run.at_round(r).calibration)
         if calib:

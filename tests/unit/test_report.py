@@ -63,6 +63,8 @@ def test_legal_signals_read_logs_and_calibrations(tmp_path):
         path = run.at_round(r).calibration
         path.parent.mkdir(parents=True)
         path.write_text(json.dumps({"sources": {"diffusion": {"miou": score, "params": {}}}}))
+    with run.train_log("lnet").open("a") as f:
+        f.write('{"epoch": 2, "holdout_fg')  # a line cut by a kill is skipped
     s = legal_signals(run, rounds=1)
     assert s["cam_holdout_map"] == 75.0 and s["cam_holdout_f1"] == 60.0  # the last epoch: the checkpoint
     assert s["lnet_holdout_fg_iou"] == 70.0  # the best epoch: the L-Net's checkpoint
