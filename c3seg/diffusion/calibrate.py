@@ -61,9 +61,7 @@ def _confusion(pred: np.ndarray, counts_t: np.ndarray, c: int) -> np.ndarray:
     histograms as float64 -> (C, C) truth x pred, int64. The product runs in float64 (BLAS; an
     int64 product has none and was half of a calibration's time): pixel counts are far below 2**53,
     so every sum is exact and the result equals the integer product."""
-    onehot = np.zeros((len(pred), c))
-    onehot[np.arange(len(pred)), pred] = 1.0
-    return (counts_t @ onehot).astype(np.int64)
+    return (counts_t @ np.eye(c)[pred]).astype(np.int64)
 
 
 def image_confusions(

@@ -144,7 +144,7 @@ def evaluate_all(cfg: Config, run: Run, data: SegData, split: SplitSet) -> Path:
         pseudo[q.parent.name] = read_json(q)
     if dist.is_main():
         write_pictures(cfg, run, data, split, rows)
-        write_report(run, data, split, rows, pseudo, legal_signals(Run(run.root), cfg.selftrain.rounds))
+        write_report(run, data, split, rows, pseudo, legal_signals(run, cfg.selftrain.rounds))
     return run.report_json
 
 
