@@ -33,7 +33,7 @@ from c3seg.config import load_config
 from c3seg.data.load import load_dataset
 from c3seg.diffusion import diffuse_labels
 from c3seg.engine.run import Run
-from c3seg.inference.maps import load_nets, network_maps
+from c3seg.inference.maps import label_maps, load_affinity, load_nets
 from c3seg.io import read_json, read_label, write_label_png
 from c3seg.splits import holdout, load_split, partition
 from c3seg.stages.make_labels import source_configs
@@ -47,7 +47,8 @@ def _open(run: Run) -> tuple:
 
 
 def _weak_maps(run: Run, n: int | None = None) -> tuple:
-    """(config, dataset, split, diffusion settings as calibrated, iterator of network maps of weak images)."""
+    """(config, dataset, split, diffusion settings as calibrated, iterator of (sample, image, M,
+    CAMs, learned-affinity embedding or None) of weak images), as make-labels sees them."""
     cfg, data, split = _open(run)
     run = run.at_round(cfg.selftrain.rounds)  # the labels train-seg reads: the last round's
     _, weak = partition(data, split)
@@ -59,8 +60,9 @@ def _weak_maps(run: Run, n: int | None = None) -> tuple:
         split,
         cfg_diff,
         # the L-Net that made the run's labels: the last self-training round's, if any
-        network_maps(
+        label_maps(
             load_nets(run, device, run.selftrain_lnet(cfg.selftrain.rounds)),
+            load_affinity(run, device) if cfg.affinity.enabled else None,
             weak[:n],
             8,
             device,
@@ -93,9 +95,9 @@ def oracle_m(run: Run) -> None:
     cfg, *_, cfg_diff, maps = _weak_maps(run)
     run = run.at_round(cfg.selftrain.rounds)
     written = 0
-    for s, image, _, cams in maps:
+    for s, image, _, cams, emb in maps:
         m = gt_foreground(read_label(s.mask))
-        label = diffuse_labels(image, m, cams, list(s.labels), cfg_diff)
+        label = diffuse_labels(image, m, cams, list(s.labels), cfg_diff, emb=emb)
         write_label_png(run.label_path("diffusion", s.id), label)
         written += 1
     print(f"wrote {written} oracle-M labels to {run.labels_dir('diffusion')}")
@@ -109,7 +111,7 @@ def pseudo(run: Run, n: int) -> None:
 
     _, data, split, cfg_diff, maps = _weak_maps(run, n)
     cms = {k: ConfusionMatrix(data.num_classes) for k in ("real", "oracle M", "oracle CAM", "both")}
-    for s, image, m, cams in maps:
+    for s, image, m, cams, emb in maps:
         gt = read_label(s.mask)
         fg = gt_foreground(gt)
         gt_cams = np.stack([(gt == c).astype(np.float32) for c in s.labels])
@@ -119,7 +121,7 @@ def pseudo(run: Run, n: int) -> None:
             "oracle CAM": (m, gt_cams),
             "both": (fg, gt_cams),
         }.items():
-            label = diffuse_labels(image, mm, cc, list(s.labels), cfg_diff)
+            label = diffuse_labels(image, mm, cc, list(s.labels), cfg_diff, emb=emb)
             cms[k].update(gt, np.where(label == 255, 0, label))
     weak_ids = class_ids(data, split.weak)
     for k, cm in cms.items():
