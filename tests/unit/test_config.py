@@ -34,6 +34,11 @@ def test_builtin_configs_resolve_to_their_settings():
     assert (bench.affinity.enabled, bench.affinity.epochs, load_config("photos").affinity.enabled) == (True, 20, True)
     assert (bench.lnet.batch_size, bench.cam.batch_size, bench.seg.batch_size) == (16, 16, 16)
     assert (bench.pretrain.batch_size, bench.pretrain.epochs) == (32, 10)  # its own section, its defaults
+    # every network of the benchmark and photos configs starts from the pretrain stage's backbone
+    for cfg in (bench, load_config("photos")):
+        nets = (cfg.lnet, cfg.affinity, cfg.cam, cfg.seg, cfg.pretrain)
+        assert [tc.pretrained for tc in nets] == ["pretrain"] * 4 + [""]
+    assert (bench.pretrain.corpus, load_config("photos").pretrain.epochs) == ("shapes", 6)
     assert (bench.lnet.hue, bench.lnet.colour, bench.lnet.affine, bench.cam.hue) == (0.5, True, 25.0, 0.0)
     assert (bench.cam.pool, bench.seg.label_loss, bench.seg.class_balance) == ("gmp", 1.0, 0.25)
     assert (bench.data.bench_train, bench.data.workers, bench.selftrain.rounds) == (2000, 0, 1)
