@@ -189,9 +189,10 @@ def test_missing_pretrain_output_says_what_to_run(tmp_path):
 
 def test_pipeline_runs_pretrain_first_and_only_when_asked():
     assert list(STAGES)[0] == "pretrain" and parse_stages("train-cam,pretrain") == ["pretrain", "train-cam"]
-    assert not needed("pretrain", load_config("benchmark"))
+    assert not needed("pretrain", load_config(None))  # the built-in defaults train from scratch
+    assert needed("pretrain", load_config("benchmark"))  # the benchmark config pretrains every network
     for net in ("lnet", "cam", "seg"):
-        assert needed("pretrain", load_config("benchmark", [f"{net}.pretrained=pretrain"]))
+        assert needed("pretrain", load_config(None, [f"{net}.pretrained=pretrain"]))
     # the L-Net is not trained when no method uses pseudo labels, so it needs no pretraining either
     assert not needed("pretrain", load_config(None, ["lnet.pretrained=pretrain", "methods=fully-supervised"]))
 
