@@ -73,9 +73,7 @@ def test_errors_for_the_user_are_one_line(tmp_path, monkeypatch, caplog, error, 
 def test_ctrl_c_in_a_real_run_then_the_same_command_resumes(tmp_path) -> None:
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, in the middle of
     training; then the same command finishes the stage."""
-    # enough epochs (about 0.1 s each) that the stage is still training when the signal lands,
-    # even on a loaded machine: with 4 the run could finish before it
-    args = _run_args(tmp_path, "--stages", "train-lnet", "lnet.epochs=60")
+    args = _run_args(tmp_path, "--stages", "train-lnet", "lnet.epochs=4")
     proc = _c3seg(*args, stderr=subprocess.PIPE, start_new_session=True)
     assert proc.stderr is not None
     seen = []
