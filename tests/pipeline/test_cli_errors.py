@@ -32,6 +32,12 @@ def _c3seg(*args: str, **kw) -> subprocess.Popen:  # type: ignore[no-untyped-def
     return subprocess.Popen([sys.executable, "-m", "c3seg.cli", *args], env=env, text=True, **kw)
 
 
+def _default_sigint() -> None:
+    """A terminal's SIGINT in the child: a test runner started in the background inherits SIGINT
+    ignored, and Python keeps an ignored SIGINT ignored, so Ctrl-C would never reach the run."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _segmenter() -> Segmenter:
     return Segmenter(build_model("tiny", 3), ModelInfo(classes=["background", "a", "b"], backbone="tiny"))
 
@@ -74,7 +80,7 @@ def test_ctrl_c_in_a_real_run_then_the_same_command_resumes(tmp_path) -> None:
     """SIGINT to the whole process group, as a terminal's Ctrl-C sends it, in the middle of
     training; then the same command finishes the stage."""
     args = _run_args(tmp_path, "--stages", "train-lnet", "lnet.epochs=4")
-    proc = _c3seg(*args, stderr=subprocess.PIPE, start_new_session=True)
+    proc = _c3seg(*args, stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_default_sigint)
     assert proc.stderr is not None
     seen = []
     for line in proc.stderr:  # the first epoch is logged: a stage is under way
