@@ -83,7 +83,7 @@ from c3seg.engine.training import (
 )
 from c3seg.evaluation.scoring import evaluate_classifier, top1
 from c3seg.inference.forward import pool_scores
-from c3seg.io import atomic_path, write_json
+from c3seg.io import atomic_path, read_jsonl, write_json
 from c3seg.models import build_model
 from c3seg.models.weights import save_weights
 from c3seg.splits import SplitSet
@@ -324,8 +324,8 @@ def pretrain(cfg: Config, run: Run, data: SegData | None = None, split: SplitSet
         last = None
         if (cache / "log.jsonl").exists():
             shutil.copyfile(cache / "log.jsonl", run.train_log("pretrain"))
-            rows = run.train_log("pretrain").read_text().splitlines()
-            last = json.loads(rows[-1]) if rows else None
+            rows = read_jsonl(run.train_log("pretrain"))
+            last = rows[-1] if rows else None
         source = {"weights": str(weights), "last_epoch": last, "settings": cache_settings(pc, images)}
         write_json(run.pretrain_source, source)
         _link_or_copy(weights, out)  # last: its presence means the stage is done
