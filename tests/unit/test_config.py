@@ -30,10 +30,10 @@ def test_builtin_configs_resolve_to_their_settings():
     bench = load_config("benchmark")
     for tc in (bench.lnet, bench.cam, bench.seg, bench.pretrain):  # from its train: section
         assert (tc.backbone, tc.lr, tc.optimizer, tc.weight_decay) == ("tiny-fast", 0.003, "adamw", 1e-4)
-    assert (bench.lnet.epochs, bench.cam.epochs, bench.seg.epochs) == (40, 30, 8)
+    assert (bench.lnet.epochs, bench.cam.epochs, bench.seg.epochs) == (100, 30, 8)
     assert (bench.affinity.enabled, bench.affinity.epochs, load_config("photos").affinity.enabled) == (True, 20, True)
     assert (bench.lnet.batch_size, bench.cam.batch_size, bench.seg.batch_size) == (16, 16, 16)
-    assert (bench.pretrain.batch_size, bench.pretrain.epochs) == (32, 10)  # its own section, its defaults
+    assert (bench.pretrain.batch_size, bench.pretrain.epochs) == (32, 20)  # its own section
     # every network of the benchmark and photos configs starts from the pretrain stage's backbone
     for cfg in (bench, load_config("photos")):
         nets = (cfg.lnet, cfg.affinity, cfg.cam, cfg.seg, cfg.pretrain)

@@ -36,7 +36,7 @@ def test_config_show_prints_values_ranges_defaults_and_docs(capsys):
         assert any(line.startswith(section) for line in lines)
     line = {x.split(" = ")[0].strip(): x for x in lines if x.startswith("  ")}
     assert len(line) == sum(len(rows) for _, _, rows in sections(Config()))
-    assert line["lnet.epochs"].split("#")[0].strip() == "lnet.epochs = 40"
+    assert line["lnet.epochs"].split("#")[0].strip() == "lnet.epochs = 100"
     assert line["lnet.epochs"].endswith("# passes over the training images [>= 0; default 20]")
     assert line["seg.epochs"].split("#")[0].strip() == "seg.epochs = 3"
     assert line["data.holdout"].endswith("[0.0 .. 0.9]") and "default" not in line["data.holdout"]
