@@ -249,7 +249,6 @@ class SelfTrainConfig:
     epochs: int = 6  # per round, over strong + weak training images, from the previous round's L-Net
     lr: float = 0.001  # the L-Net's learning rate in each round
     void_band: int = 3  # pixels around each labelled object left void in the targets (its extent is unsure)
-    erode: int = 0  # pixels inside each labelled object's edge left void too (the labels overreach)
 
 
 @dataclass(frozen=True)

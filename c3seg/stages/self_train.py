@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.ndimage import binary_dilation, binary_erosion
+from scipy.ndimage import binary_dilation
 from torch.utils.data import ConcatDataset
 
 from c3seg.config import Config
@@ -52,24 +52,15 @@ MakeLabels = Callable[..., Path]
 
 
 def weak_target(
-    pseudo: np.ndarray,
-    m: np.ndarray,
-    cams: np.ndarray,
-    bg_fg: float,
-    bg_cam: float,
-    band: int,
-    erode: int = 0,
+    pseudo: np.ndarray, m: np.ndarray, cams: np.ndarray, bg_fg: float, bg_cam: float, band: int
 ) -> np.ndarray:
     """(H, W) uint8 L-Net target of one weak image: 1 labelled object, 0 confident background,
-    255 void. pseudo (H, W) its pseudo label, m (H, W) M, cams (K, H, W) its classes' CAMs;
-    `band` pixels outside and `erode` pixels inside each labelled object's edge are void."""
+    255 void. pseudo (H, W) its pseudo label, m (H, W) M, cams (K, H, W) its classes' CAMs."""
     fg = (pseudo > 0) & (pseudo != 255)
     top = cams.max(axis=0) if len(cams) else np.zeros_like(m)
     bg = (pseudo == 0) & (m < bg_fg) & (top < bg_cam)
     if band > 0 and fg.any():
         bg &= ~binary_dilation(fg, np.ones((3, 3), bool), iterations=band)
-    if erode > 0 and fg.any():
-        fg = binary_erosion(fg, np.ones((3, 3), bool), iterations=erode, border_value=1)
     out = np.full(pseudo.shape, 255, np.uint8)
     out[bg] = 0
     out[fg] = 1
@@ -90,8 +81,7 @@ def write_targets(cfg: Config, run: Run, r: int, weak: list[Sample]) -> None:
     lc = cfg.labels
     for s, _, m, cams in network_maps(nets, todo, lc.batch_size, device, lc.scales):
         pseudo = read_label(before.label_path("diffusion", s.id))
-        st = cfg.selftrain
-        target = weak_target(pseudo, m, cams, bg_fg, bg_cam, st.void_band, st.erode)
+        target = weak_target(pseudo, m, cams, bg_fg, bg_cam, cfg.selftrain.void_band)
         write_label_png(run.selftrain_target(r, s.id), target)
 
 
