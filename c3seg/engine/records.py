@@ -7,7 +7,9 @@ A *unit* is what one record covers: a stage, except train-seg, which has one uni
   key       the settings that affect its outputs (never workers, devices or batch sizes of
             inference) and the data's fingerprint (`listing_fingerprint`: classes, the split, every
             image's id, labels, and the size and modification time of every image and mask file);
-  upstream  the results of the units it reads (an L-Net checkpoint's hash, a label source's hash);
+  upstream  the results of the units it reads (an L-Net checkpoint's hash, a label source's hash),
+            hashed from their files when compared, so an output rewritten after its own unit ran
+            (a label file edited by a tool) makes its readers stale even when that unit is not run;
   result    the hash of what it wrote (a checkpoint, a label folder per source);
   status    "running" from its start, "done" once its outputs are complete.
 
@@ -181,14 +183,18 @@ def result_of(unit: str, run: Run, cfg: Config) -> Any:
     return file_hash(path) if path.is_file() else None
 
 
-def upstream_result(dep: str, run: Run) -> Any:
-    """The recorded result of an upstream unit (or one label source of it); None unless done."""
+def upstream_result(dep: str, run: Run, cfg: Config) -> Any:
+    """The result of an upstream unit (or one label source of it) as its outputs hash now; None
+    unless its record says done. Read from disk, not from its record: a label file or checkpoint
+    rewritten since (by a tool, by hand) makes what reads it stale even when that unit does not run."""
     unit, _, source = dep.partition(":")
     rec = read_stamp(run, unit)
-    result = rec["result"] if rec and rec.get("status") == "done" else None
-    if source and isinstance(result, dict):
-        return result.get(source)
-    return result
+    if not rec or rec.get("status") != "done":
+        return None
+    if not source:
+        return result_of(unit, run, cfg)
+    folder = run.at_round(label_round(unit, cfg)).labels_root / source
+    return (folder_hash(folder) or None) if folder.is_dir() else None
 
 
 def read_stamp(run: Run, unit: str) -> dict[str, Any] | None:
@@ -214,7 +220,7 @@ def expected_key(unit: str, cfg: Config, listing: str) -> dict[str, Any]:
 def expected(unit: str, cfg: Config, run: Run, listing: str) -> dict[str, Any]:
     return {
         "key": expected_key(unit, cfg, listing),
-        "upstream": {d: upstream_result(d, run) for d in upstream_units(unit, cfg)},
+        "upstream": {d: upstream_result(d, run, cfg) for d in upstream_units(unit, cfg)},
     }
 
 

@@ -9,13 +9,14 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from c3seg.cli import main
 from c3seg.config import load_config
 from c3seg.engine.records import read_stamp, stale_reason
 from c3seg.engine.run import Run
-from c3seg.io import TMP_MARK
+from c3seg.io import TMP_MARK, read_label, write_label_png
 from c3seg.pipeline import parse_stages, run_lock, run_stages, status
 
 METHODS = "methods=fully-supervised,cam-threshold,lnet-cam,lnet"
@@ -97,6 +98,20 @@ def test_changed_setting_recomputes_exactly_the_stale_units(tmp_path: Path, capl
         "stale",
         "data.split bench-half -> bench-30; the dataset listing or split changed",
     )
+
+    # a label file rewritten by hand or by a tool: what trained on it is stale, even when only
+    # train-seg runs (make-labels' own record still names the old labels)
+    now_cfg = _cfg(tmp_path, "lnet.lr=0.02", "labels.n_segments=40")
+    label = sorted(run.labels_dir("diffusion").glob("*.png"))[0]
+    write_label_png(label, np.full(read_label(label).shape, 255, np.uint8))
+    rows = {u: (s, why) for u, s, why in status(now_cfg, run)}
+    assert rows["make-labels"] == ("missing", "its outputs were changed or are incomplete")
+    assert rows["train-seg/lnet"] == ("stale", "make-labels's diffusion labels changed")
+    assert rows["train-seg/cam-threshold"][0] == "done" and rows["train-seg/fully-supervised"][0] == "done"
+    caplog.clear()
+    run_stages(now_cfg, run, parse_stages("train-seg"), force=True)
+    assert "train-seg/lnet: stale (make-labels's diffusion labels changed)" in caplog.text
+    assert "train-seg/cam-threshold" in _up_to_date(caplog)
 
 
 def test_stale_reason_names_settings_and_upstream() -> None:
@@ -209,7 +224,8 @@ def test_a_missing_or_changed_output_is_not_done(tmp_path: Path, caplog) -> None
     next(run.labels_dir("diffusion").glob("*.png")).unlink()
     rows = {u: (s, why) for u, s, why in status(cfg, run)}
     assert rows["train-lnet"] == ("missing", "its outputs are missing")
-    assert rows["make-labels"] == ("missing", "its outputs were changed or are incomplete")
+    # what reads the L-Net sees its checkpoint gone, before its own deleted label
+    assert rows["make-labels"] == ("stale", "train-lnet's output is missing")
     caplog.set_level(logging.INFO)
     run_stages(cfg, run, parse_stages("all"))
     assert run.checkpoint("lnet").exists()
