@@ -9,7 +9,11 @@ r = 1 .. rounds:
    (`labels/diffusion` for r = 1): 1 where a labelled class was assigned, 0 where the diffusion's confident
    background anchor holds pixel-wise (M < bg_fg_threshold and every labelled CAM <
    bg_cam_threshold, the calibrated thresholds), 255 (no loss) elsewhere and in a band of
-   `void_band` pixels around each object; image-level labels and the run's own maps only;
+   `void_band` pixels around each object; image-level labels and the run's own maps only.
+   With the calibrated thresholds the background is rare (0.7% of the benchmark's weak pixels,
+   91% void): the round teaches M mostly where the weak objects are. Marking all of the pseudo
+   label's background 0 instead made the L-Net better on strong images and the weak labels
+   worse on both development sets (docs/results.md, Table 4.4);
 2. the L-Net of round r-1 is fine-tuned for `epochs` on strong masks (Eq. 1) plus these targets
    (`train_lnet.fit_lnet`, best strong hold-out epoch kept);
 3. make-labels makes every source again with round r's L-Net into selftrain/round<r>/labels/
