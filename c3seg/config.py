@@ -249,6 +249,13 @@ class SelfTrainConfig:
     epochs: int = 6  # per round, over strong + weak training images, from the previous round's L-Net
     lr: float = 0.001  # the L-Net's learning rate in each round
     void_band: int = 3  # pixels around each labelled object left void in the targets (its extent is unsure)
+    # which epoch's L-Net a round keeps: last | best (the best strong hold-out foreground IoU, which
+    # cannot see the weak categories the round is for)
+    keep: str = "last"
+
+    def __post_init__(self) -> None:
+        if self.keep not in ("last", "best"):
+            raise ValueError(f"selftrain.keep={self.keep!r}: choose last or best")
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from c3seg.engine.training import (
     make_loader,
     make_optimizer,
     prepare,
+    unwrap,
     use_bf16,
 )
 from c3seg.inference.forward import foreground_prob
@@ -86,11 +87,13 @@ def fit_lnet(
     model: nn.Module,
     ds: Dataset,
     held_pairs: list[tuple[Path, Path | None]],
+    keep_best: bool = True,
 ) -> Path:
     """The L-Net's training loop (Eq. 1) on `ds` (targets 0 / 1 / 255) from `model`'s weights,
-    written to run.checkpoint(stage): per epoch the foreground IoU on the strong hold-out is logged
-    and the best epoch's weights are kept. Resumes from run.state(stage). Also used by self-training
-    (c3seg.stages.self_train), which fine-tunes the L-Net on strong masks plus weak-image targets."""
+    written to run.checkpoint(stage): per epoch the foreground IoU on the strong hold-out is logged,
+    and the best epoch's weights are kept (`keep_best`; else the last epoch's). Resumes from
+    run.state(stage). Also used by self-training (c3seg.stages.self_train), which fine-tunes the
+    L-Net on strong masks plus weak-image targets."""
     device = dist.local_device(cfg.device)
     loader = make_loader(ds, tc.batch_size, cfg.data.workers, train=True, seed=cfg.seed)
     model = prepare(model, device, tc)
@@ -114,8 +117,9 @@ def fit_lnet(
         iou = foreground_iou(net, held_pairs, device, bf16) if held_pairs else float("nan")
         return {"holdout_fg_iou": iou}
 
-    best_epoch, best_iou = fit(
-        run, stage, model, opt, loader, tc, cfg.seed, device, step, score, ("holdout_fg_iou", "best_iou")
-    )
-    ck = checkpoint_dict(model, tc.backbone, 1, epoch=best_epoch, holdout_fg_iou=best_iou)
+    keep = ("holdout_fg_iou", "best_iou") if keep_best else None
+    epoch, iou = fit(run, stage, model, opt, loader, tc, cfg.seed, device, step, score, keep)
+    if not keep_best:  # the last epoch's weights, and its hold-out score for the record
+        epoch, iou = tc.epochs - 1, score(unwrap(model))["holdout_fg_iou"]
+    ck = checkpoint_dict(model, tc.backbone, 1, epoch=epoch, holdout_fg_iou=iou)
     return finish(run, stage, run.checkpoint(stage), ck)

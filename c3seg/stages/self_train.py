@@ -15,7 +15,9 @@ r = 1 .. rounds:
    label's background 0 instead made the L-Net better on strong images and the weak labels
    worse on both development sets (docs/results.md, Table 4.4);
 2. the L-Net of round r-1 is fine-tuned for `epochs` on strong masks (Eq. 1) plus these targets
-   (`train_lnet.fit_lnet`, best strong hold-out epoch kept);
+   (`engine.lnet.fit_lnet`), the last epoch kept (`selftrain.keep`). The strong hold-out cannot
+   score what the round is for, the weak categories: choosing the round's epoch on it (`keep=best`)
+   left the pets development set's weak labels 2.6 points lower (docs/results.md, Table 4.5);
 3. make-labels makes every source again with round r's L-Net into selftrain/round<r>/labels/
    (thresholds calibrated again on strong images); labels/ keeps round 0's.
 
@@ -112,7 +114,8 @@ def train_round(cfg: Config, run: Run, data: SegData, split: SplitSet, r: int, w
     model = model_from_checkpoint(load_checkpoint(start), start, expect_channels=1)
     torch.manual_seed(cfg.seed + r)
     log.info("self-train round %d: %d strong + %d weak images", r, len(pairs), len(weak))
-    return fit_lnet(cfg, tc, run, stage, model, ds, [(s.image, s.mask) for s in held])
+    held_pairs = [(s.image, s.mask) for s in held]
+    return fit_lnet(cfg, tc, run, stage, model, ds, held_pairs, keep_best=st.keep == "best")
 
 
 def round_summary(run: Run, r: int, labels: Path) -> dict:

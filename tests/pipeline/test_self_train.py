@@ -56,3 +56,32 @@ def test_self_train_rounds_relabel_and_resume(tmp_path) -> None:
     mtimes = {p: p.stat().st_mtime_ns for p in files}
     assert main(args) == 0  # every round is done: nothing is redone
     assert {p: p.stat().st_mtime_ns for p in files} == mtimes
+
+
+def test_a_round_keeps_its_last_epoch_or_its_best_hold_out_epoch(tmp_path) -> None:
+    from c3seg.io import load_checkpoint
+
+    out = tmp_path / "run"
+    base = [
+        "run", "--config", "tiny", "--out", str(out), "--force", "--stages",
+        "train-lnet,train-cam,make-labels,self-train", f"data.root={tmp_path / 'data'}", "methods=lnet", "selftrain.rounds=1",
+        "selftrain.epochs=4", "data.bench_train=48",
+    ]  # fmt: skip
+    run = Run(out)
+    kept = {}
+    for keep in ("last", "best"):
+        assert main([*base, f"selftrain.keep={keep}"]) == 0
+        stage = run.selftrain_lnet(1)
+        ck = load_checkpoint(run.checkpoint(stage))
+        log = [json.loads(line) for line in (run.stage_dir(stage) / "log.jsonl").read_text().splitlines()]
+        scores = [row["holdout_fg_iou"] for row in log]
+        assert [row["epoch"] for row in log] == [0, 1, 2, 3]
+        kept[keep] = ck["epoch"]
+        if keep == "last":
+            assert ck["epoch"] == 3 and ck["holdout_fg_iou"] == scores[3]
+        else:  # ties go to the later epoch
+            best = max(range(4), key=lambda e: (scores[e], e))
+            assert ck["epoch"] == best and ck["holdout_fg_iou"] == scores[best]
+        rounds = json.loads(run.selftrain_summary.read_text())
+        assert rounds[1]["lnet_holdout_fg_iou"] == ck["holdout_fg_iou"]
+    assert kept["last"] == 3
