@@ -476,6 +476,23 @@ def check_ranges(cfg: Config) -> None:
                 raise ValueError(f"{f.name}.{g.name}={value}: must be {bound}")
     if cfg.data.scale_min > cfg.data.scale_max:
         raise ValueError(f"data.scale_min={cfg.data.scale_min} is above data.scale_max={cfg.data.scale_max}")
+    check_pretrained_backbones(cfg)
+
+
+def check_pretrained_backbones(cfg: Config) -> None:
+    """Refuse a network that loads the pretrain stage's weights (`pretrained=pretrain`) into another
+    backbone than the one that stage trains (`pretrain.backbone`): the run would pretrain for
+    minutes, then fail on the first network. One backbone a run is pretrained."""
+    for name in TRAIN_SECTIONS[1:]:
+        tc = getattr(cfg, name)
+        if name == "affinity" and not cfg.affinity.enabled:
+            continue
+        if tc.pretrained == "pretrain" and tc.backbone != cfg.pretrain.backbone:
+            raise ValueError(
+                f"{name}.backbone={tc.backbone} with {name}.pretrained=pretrain, but the pretrain stage "
+                f"trains pretrain.backbone={cfg.pretrain.backbone}: set train.backbone=... (every network "
+                f"and the pretrain stage share it), or {name}.pretrained='' (from scratch) or a weights file"
+            )
 
 
 def config_dict(cfg: Config) -> dict[str, Any]:

@@ -60,6 +60,22 @@ def test_settings_out_of_range(override: str, message: str) -> None:
         load_config("tiny", [override])
 
 
+def test_a_network_pretrained_on_another_backbone_is_refused_before_pretraining() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"cam.backbone=tiny-fast with cam.pretrained=pretrain, but the "
+        r"pretrain stage trains pretrain.backbone=tiny: set train.backbone",
+    ):
+        load_config("tiny", ["train.pretrained=pretrain", "cam.backbone=tiny-fast"])
+    load_config("tiny", ["train.pretrained=pretrain", "train.backbone=tiny-fast"])  # shared: fine
+    load_config("tiny", ["train.pretrained=pretrain", "cam.backbone=tiny-fast", "cam.pretrained="])
+    load_config(
+        "tiny", ["train.pretrained=pretrain", "affinity.backbone=tiny-fast", "affinity.enabled=false"]
+    )
+    for name in ("benchmark", "photos", "voc"):
+        load_config(name)
+
+
 def test_cli_reports_bad_settings_without_traceback(tmp_path: Path, caplog) -> None:
     assert main(["run", "--out", str(tmp_path / "r"), "data.crop=-5"]) == 2
     assert "data.crop=-5: must be at least 8" in caplog.text
