@@ -427,6 +427,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         _set(given, key.strip(), value.strip())
     cfg = _build(Config, _merge(_shared_train(tree), _shared_train(given)), "")
     check_ranges(cfg)
+    check_pretrained_backbones(cfg)
     return cfg
 
 
@@ -476,16 +477,15 @@ def check_ranges(cfg: Config) -> None:
                 raise ValueError(f"{f.name}.{g.name}={value}: must be {bound}")
     if cfg.data.scale_min > cfg.data.scale_max:
         raise ValueError(f"data.scale_min={cfg.data.scale_min} is above data.scale_max={cfg.data.scale_max}")
-    check_pretrained_backbones(cfg)
 
 
 def check_pretrained_backbones(cfg: Config) -> None:
     """Refuse a network that loads the pretrain stage's weights (`pretrained=pretrain`) into another
     backbone than the one that stage trains (`pretrain.backbone`): the run would pretrain for
     minutes, then fail on the first network. One backbone a run is pretrained."""
-    for name in TRAIN_SECTIONS[1:]:
+    for name in TRAIN_SECTIONS:
         tc = getattr(cfg, name)
-        if name == "affinity" and not cfg.affinity.enabled:
+        if name == "pretrain" or (name == "affinity" and not cfg.affinity.enabled):
             continue
         if tc.pretrained == "pretrain" and tc.backbone != cfg.pretrain.backbone:
             raise ValueError(
