@@ -76,16 +76,19 @@ def _full_epochs(cfg: Config, unit: str, phase: str | None) -> int:
     ).epochs
 
 
-def _at(points: Sequence[tuple[float, float]], x: float) -> float:
+def _at(points: Sequence[tuple[float, float]], x: float, per_image: bool = False) -> float:
     """y at x: proportional to x from one size (y/x0 * x); from two or more, the least-squares
-    line through them (fixed cost + cost per image), its slope kept >= 0."""
+    line through them (fixed cost + cost per image), its slope kept >= 0. A cost that `per_image`
+    grows with the images (an epoch) is read as proportional where the measured slope is not
+    positive: at small sizes that slope is timing noise, and a flat line would price the full
+    size like the scaled one."""
     xs, ys = zip(*points, strict=True)
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     spread = sum((a - mx) ** 2 for a in xs)
-    if spread == 0:  # one size (or the same one twice)
+    slope = sum((a - mx) * (b - my) for a, b in points) / spread if spread else 0.0
+    if spread == 0 or (per_image and slope <= 0):  # one size (or the same one twice), or noise
         return my * x / mx
-    slope = max(0.0, sum((a - mx) * (b - my) for a, b in points) / spread)
-    return my + slope * (x - mx)
+    return my + max(0.0, slope) * (x - mx)
 
 
 def extrapolate(
@@ -111,7 +114,7 @@ def extrapolate(
                     (n, [r for r in log if r.get("phase") == phase][-1]["seconds"])
                     for (_, n, _), log in zip(runs, logs, strict=True)
                 ]
-                estimate += _at(last, full_train) * _full_epochs(full_cfg, unit, phase)
+                estimate += _at(last, full_train, per_image=True) * _full_epochs(full_cfg, unit, phase)
             how = "overhead + last epoch's seconds at full size x epochs"
         else:
             on_val = unit == "evaluate"

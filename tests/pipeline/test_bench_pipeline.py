@@ -29,6 +29,9 @@ def test_line_fit_reads_fixed_and_per_image_cost():
     assert _at([(10, 4.0), (10, 6.0)], 100) == pytest.approx(50.0)
     assert _at([(10, 3.0), (20, 5.0)], 100) == pytest.approx(21.0)  # 1 + 0.2 an image
     assert _at([(10, 5.0), (20, 4.0)], 100) == pytest.approx(4.5)  # no negative slope: the mean
+    # an epoch's seconds: a falling line at small sizes is noise, read as proportional instead
+    assert _at([(10, 5.0), (20, 4.0)], 100, per_image=True) == pytest.approx(30.0)
+    assert _at([(10, 3.0), (20, 5.0)], 100, per_image=True) == pytest.approx(21.0)  # a rising line stays
 
 
 def test_scaled_runs_extrapolate_each_unit(tmp_path):
